@@ -1,0 +1,41 @@
+"""clipground: zero-shot video-text temporal grounding with CLIP.
+
+The public API is imported lazily so that `import clipground` (and `clipground --help`) stays fast.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "ground": "clipground.pipeline",
+    "ground_embedded": "clipground.pipeline",
+    "embed_video": "clipground.pipeline",
+    "encode_query": "clipground.pipeline",
+    "GroundOptions": "clipground.pipeline",
+    "VideoEmbedding": "clipground.pipeline",
+    "load_encoder": "clipground.model",
+    "ModelSpec": "clipground.model",
+    "Encoder": "clipground.model",
+    "MatchRequest": "clipground.api",
+    "match": "clipground.api",
+    "Grounding": "clipground.results",
+    "Moment": "clipground.results",
+    "ClipgroundError": "clipground.errors",
+    "UsageError": "clipground.errors",
+    "VideoError": "clipground.errors",
+    "ModelError": "clipground.errors",
+    "CacheError": "clipground.errors",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'clipground' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

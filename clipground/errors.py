@@ -1,0 +1,33 @@
+"""The exception hierarchy; each class maps to one documented CLI exit code (see cli.py)."""
+
+from __future__ import annotations
+
+
+class ClipgroundError(Exception):
+    """Base of every error clipground raises on purpose; `exit_code` is what the CLI returns."""
+
+    exit_code = 1
+
+
+class UsageError(ClipgroundError, ValueError):
+    """Bad arguments: empty text, a bad span, min length above max length, bad numbers."""
+
+    exit_code = 2
+
+
+class VideoError(ClipgroundError):
+    """A video cannot be opened, has no video stream, or yields no decodable frames."""
+
+    exit_code = 3
+
+
+class ModelError(ClipgroundError):
+    """A model or its weights cannot be found, loaded or run."""
+
+    exit_code = 4
+
+
+class CacheError(ClipgroundError):
+    """The embedding cache cannot be read or written."""
+
+    exit_code = 5

@@ -1,0 +1,299 @@
+"""The one place that wires video -> model -> search into a `Grounding`."""
+
+from __future__ import annotations
+
+import logging
+import math
+import queue
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Sequence, TypeVar
+
+import numpy as np
+
+from clipground import search
+from clipground.errors import UsageError, VideoError
+from clipground.model import Encoder
+from clipground.results import Grounding, Moment
+from clipground.text import chunk_text, clean_query
+from clipground.video import DECODERS, DecodeSummary, FrameSampler
+
+log = logging.getLogger(__name__)
+
+SPAN_MODES = ("mean", "ordered")
+Progress = Callable[[int, "int | None"], None]  # (frames embedded so far, expected total or None)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class GroundOptions:
+    """How to sample, score and search; lengths in seconds, rates in frames per second."""
+
+    fps: float = 2.0  # sampling rate before embedding
+    min_len_s: float | None = None  # shortest window; None = one sample
+    max_len_s: float | None = None  # the max-length cap; None = the whole video
+    objective: str = "contrast"  # see search.OBJECTIVES
+    method: str = "exact"  # see search.METHODS
+    span_mode: str = "mean"  # how a multi-sentence span is scored; see SPAN_MODES
+    top_k: int = 5  # candidates reported
+    nms_iou: float = 0.3  # temporal IoU above which a lower candidate is suppressed
+    decoder: str = "pyav"  # see video.DECODERS
+    batch_size: int = 32  # frames per model forward pass
+
+    def __post_init__(self) -> None:
+        _positive("--fps", self.fps)
+        for flag, value in (("--min-len", self.min_len_s), ("--max-len", self.max_len_s)):
+            if value is not None:
+                _positive(flag, value)
+        if self.min_len_s and self.max_len_s and self.min_len_s > self.max_len_s:
+            raise UsageError(f"--min-len {self.min_len_s} is above --max-len {self.max_len_s}")
+        _choice("--objective", self.objective, search.OBJECTIVES)
+        _choice("--method", self.method, search.METHODS)
+        _choice("--span-mode", self.span_mode, SPAN_MODES)
+        _choice("--decoder", self.decoder, DECODERS)
+        if self.top_k < 1 or self.batch_size < 1:
+            raise UsageError(f"--top-k ({self.top_k}) and --batch-size ({self.batch_size}) must be >= 1")
+        if not 0.0 <= self.nms_iou <= 1.0:
+            raise UsageError(f"--nms-iou must be within 0..1, got {self.nms_iou}")
+
+
+def _positive(flag: str, value: float) -> None:
+    if not (math.isfinite(value) and value > 0):
+        raise UsageError(f"{flag} must be a positive number, got {value}")
+
+
+def _choice(flag: str, value: str, allowed: Sequence[str]) -> None:
+    if value not in allowed:
+        raise UsageError(f"{flag} {value!r} is not one of {', '.join(allowed)}")
+
+
+@dataclass(frozen=True)
+class VideoEmbedding:
+    """Sampled frames of one video, embedded: what the cache stores and the search reads."""
+
+    video: str
+    embeddings: np.ndarray  # (N, D) float32, L2-normalised
+    times_s: np.ndarray  # (N,) float64 presentation times, relative to the first frame
+    indices: np.ndarray  # (N,) int64 native frame indices
+    summary: DecodeSummary
+    sample_fps: float
+    model: str
+
+    def __post_init__(self) -> None:
+        n = len(self.embeddings)
+        if self.embeddings.ndim != 2 or self.times_s.shape != (n,) or self.indices.shape != (n,):
+            raise ValueError(
+                f"inconsistent shapes: embeddings {self.embeddings.shape}, "
+                f"times {self.times_s.shape}, indices {self.indices.shape}"
+            )
+
+
+def embed_video(
+    video: str | Path,
+    encoder: Encoder,
+    options: GroundOptions,
+    progress: Progress | None = None,
+) -> VideoEmbedding:
+    """Decode `video` at `options.fps` and embed every sampled frame, chunk by chunk."""
+    sampler = _sampler(video, encoder, options)
+    expected = _expected_samples(sampler, options.fps)
+    parts, times, indices, done = [], [], [], 0
+    for frames in _prefetch(sampler.chunks()):
+        parts.append(encoder.encode_frames(frames.pixels))
+        times.append(frames.times_s)
+        indices.append(frames.indices)
+        done += len(frames.indices)
+        if progress:
+            progress(done, expected)
+    summary = sampler.summary()
+    if done == 0:
+        raise VideoError(f"{video}: no frame could be decoded; the file may be corrupt or empty")
+    return VideoEmbedding(
+        video=str(video),
+        embeddings=np.concatenate(parts),
+        times_s=np.concatenate(times).astype(np.float64),
+        indices=np.concatenate(indices).astype(np.int64),
+        summary=summary,
+        sample_fps=options.fps,
+        model=encoder.identity,
+    )
+
+
+def _sampler(video: str | Path, encoder: Encoder, options: GroundOptions) -> FrameSampler:
+    from clipground.video import probe
+
+    info = probe(video)
+    size = encoder.input.decode_size(info.width, info.height)
+    return FrameSampler(
+        video, fps=options.fps, size=size, decoder=options.decoder, chunk_size=options.batch_size
+    )
+
+
+def _expected_samples(sampler: FrameSampler, fps: float) -> int | None:
+    duration = sampler.info.duration_s
+    return None if not duration else max(1, math.ceil(duration * fps))
+
+
+def _prefetch(items: Iterator[T], depth: int = 2) -> Iterator[T]:
+    """Run `items` in a worker thread, `depth` ahead, so decoding overlaps the model's work."""
+    buffer: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not _put(buffer, item, stop):
+                    return
+            _put(buffer, done, stop)
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            _put(buffer, exc, stop)
+
+    worker = threading.Thread(target=produce, name="clipground-decode", daemon=True)
+    worker.start()
+    try:
+        while (item := buffer.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join(timeout=5)
+
+
+def _put(buffer: queue.Queue, item: object, stop: threading.Event) -> bool:
+    while not stop.is_set():
+        try:
+            buffer.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def encode_query(encoder: Encoder, sentences: Sequence[str]) -> np.ndarray:
+    """Embed each sentence (K, D); a sentence longer than the context is chunked and averaged."""
+    rows = []
+    for sentence in sentences:
+        chunks = chunk_text(sentence, encoder.context_length, encoder.count_tokens)
+        if len(chunks) > 1:
+            log.warning(
+                "query text of %d words is longer than the model's %d-token context: "
+                "split into %d chunks whose embeddings are averaged",
+                len(sentence.split()), encoder.context_length, len(chunks),
+            )
+        rows.append(_unit(encoder.encode_texts(chunks).mean(axis=0)))
+    return np.stack(rows).astype(np.float32)
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / max(float(np.linalg.norm(v)), 1e-12)
+
+
+def ground(
+    video: str | Path,
+    query: str | Sequence[str],
+    encoder: Encoder,
+    options: GroundOptions = GroundOptions(),
+    progress: Progress | None = None,
+) -> Grounding:
+    """Find where `query` (one sentence or an ordered span of sentences) happens in `video`."""
+    sentences = clean_query([query] if isinstance(query, str) else list(query))
+    text = encode_query(encoder, sentences)
+    embedded = embed_video(video, encoder, options, progress)
+    return ground_embedded(embedded, sentences, text, options)
+
+
+def ground_embedded(
+    embedded: VideoEmbedding, sentences: Sequence[str], text: np.ndarray, options: GroundOptions
+) -> Grounding:
+    """Search an already embedded video for the query embeddings `text` (K, D)."""
+    min_len, max_len = _lengths_in_samples(embedded, options)
+    if options.span_mode == "ordered" and len(sentences) > 1:
+        windows, parts = _ordered(embedded.embeddings, text, min_len, max_len, options)
+    else:
+        scores = search.similarity(embedded.embeddings, _unit(text.mean(axis=0)))
+        windows, parts = _windows(scores, min_len, max_len, options), []
+    moments = [_moment(embedded, w) for w in windows]
+    return Grounding(
+        video=embedded.video,
+        query=tuple(sentences),
+        best=moments[0],
+        candidates=tuple(moments),
+        sentences=tuple(_moment(embedded, w) for w in parts),
+        objective=options.objective,
+        span_mode=options.span_mode,
+        model=embedded.model,
+        decoder=embedded.summary.backend,
+        native_fps=embedded.summary.native_fps,
+        num_frames=embedded.summary.num_frames,
+        duration_s=embedded.summary.duration_s,
+        sample_fps=embedded.sample_fps,
+        num_sampled=len(embedded.indices),
+        frames_embedded=len(embedded.indices),
+    )
+
+
+def _windows(
+    scores: np.ndarray, min_len: int, max_len: int | None, options: GroundOptions
+) -> list[search.Window]:
+    return search.best_windows(
+        scores,
+        min_len=min_len,
+        max_len=max_len,
+        objective=options.objective,
+        top_k=options.top_k,
+        nms_iou=options.nms_iou,
+        method=options.method,
+    )
+
+
+def _lengths_in_samples(embedded: VideoEmbedding, options: GroundOptions) -> tuple[int, int | None]:
+    """Convert --min-len/--max-len to sample counts at the video's effective sampling rate."""
+    n, duration = len(embedded.indices), embedded.summary.duration_s
+    rate = n / duration if duration > 0 else options.fps
+    if options.min_len_s and options.min_len_s > duration:
+        raise VideoError(
+            f"{embedded.video} is {duration:.2f} s long, shorter than --min-len {options.min_len_s:g} s: "
+            "lower --min-len"
+        )
+    min_len = max(1, round(options.min_len_s * rate)) if options.min_len_s else 1
+    min_len = min(min_len, n)
+    max_len = max(min_len, round(options.max_len_s * rate)) if options.max_len_s else None
+    return min_len, max_len
+
+
+def _ordered(
+    frames: np.ndarray, text: np.ndarray, min_len: int, max_len: int | None, options: GroundOptions
+) -> tuple[list[search.Window], list[search.Window]]:
+    """Locate each sentence after the previous one; the span is the union of their windows."""
+    n, k = len(frames), len(text)
+    if n < k * min_len:
+        raise VideoError(f"too few samples ({n}) to place {k} sentences of at least {min_len} samples each")
+    parts, start = [], 0
+    for i, row in enumerate(text):
+        room = n - (k - i - 1) * min_len  # leave space for the sentences still to place
+        scores = search.similarity(frames[start:room], row)
+        w = search.best_window(
+            scores, min_len=min_len, max_len=max_len, objective=options.objective, method=options.method
+        )
+        parts.append(search.Window(w.start + start, w.end + start, w.score))
+        start = parts[-1].end + 1
+    union = search.Window(parts[0].start, parts[-1].end, float(np.mean([p.score for p in parts])))
+    return [union], parts
+
+
+def _moment(embedded: VideoEmbedding, window: search.Window) -> Moment:
+    """Map a window over samples to native frames and presentation seconds."""
+    idx, times, summary = embedded.indices, embedded.times_s, embedded.summary
+    last = window.end + 1 < len(idx)
+    end_frame = int(idx[window.end + 1]) - 1 if last else summary.num_frames - 1
+    end_s = float(times[window.end + 1]) if last else summary.duration_s
+    return Moment(
+        start_frame=int(idx[window.start]),
+        end_frame=max(end_frame, int(idx[window.end])),
+        start_s=float(times[window.start]),
+        end_s=max(end_s, float(times[window.end])),
+        score=float(window.score),
+    )

@@ -1,0 +1,878 @@
+"""Video decoding: a cheap probe, then frames sampled by presentation time, in bounded chunks.
+
+Two backends share one interface. PyAV (the default) demuxes and decodes itself, skips undecodable
+packets and converts only the sampled frames. decord is an alternative that is checked against
+PyAV's packet scan first and falls back to PyAV (with a warning) where it would return wrong frames.
+This is the only module that imports `av` or `decord`.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import math
+import re
+from collections import deque
+from collections.abc import Generator, Iterable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+
+from clipground.errors import UsageError, VideoError
+
+log = logging.getLogger(__name__)
+
+DECODERS = ("pyav", "decord")
+
+_EPS_S = 1e-9  # float noise allowed when a frame time is compared with a target time
+_REORDER_DEPTH = 4  # frames held back to repair pts that decoders emit out of order
+_HEAD_FRAMES = 16  # first decoded frames compared with the packet scan before it is trusted
+_SEEK_MIN_S = 2.0  # never seek for less; below this, decoding through is cheaper
+_SEEK_MIN_GOPS = 3  # ...and only when the next target is this many (longest) GOPs ahead
+_SEEK_RETRIES = 3  # earlier keyframes tried when a seek overshoots, before decoding from the start
+_DECORD_MAX_MEAN_DIFF = 12.0  # decord vs PyAV frame 0, mean |diff| in 0..255 (scalers differ)
+_FIX_HINT = "check that the file plays in a media player; re-export or re-download it if not"
+
+_Item = tuple[np.ndarray, float, int]  # (upright pixels (H, W, 3), time_s, native index)
+
+
+# ---------------------------------------------------------------------------------------------
+# Result types
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a cheap probe (first frames only, no full decode) says about a video."""
+
+    path: str
+    width: int  # display width (after rotation and sample aspect ratio)
+    height: int  # display height (after rotation)
+    rotation_deg: int  # clockwise degrees applied to display upright (0, 90, 180, 270)
+    avg_fps: float  # container/stream average rate (may be a guess; informational)
+    duration_s: float | None  # None when the container does not say
+    start_offset_s: float  # absolute pts of the first frame (s); all other times are relative
+    codec: str  # FFmpeg decoder name, e.g. "h264", "mpeg4"
+
+
+@dataclass(frozen=True, repr=False)
+class Frames:
+    """One chunk of sampled frames, upright, in presentation order."""
+
+    pixels: np.ndarray  # (N, H, W, 3) uint8
+    times_s: np.ndarray  # (N,) float64, seconds after the first frame
+    indices: np.ndarray  # (N,) int64, rank in presentation order among all decoded frames
+
+    def __post_init__(self) -> None:
+        p, t, i = self.pixels, self.times_s, self.indices
+        if p.ndim != 4 or p.shape[3] != 3 or p.dtype != np.uint8:
+            raise ValueError(f"pixels must be (N, H, W, 3) uint8, got {p.shape} {p.dtype}")
+        n = p.shape[0]
+        if t.shape != (n,) or t.dtype != np.float64:
+            raise ValueError(f"times_s must be ({n},) float64, got {t.shape} {t.dtype}")
+        if i.shape != (n,) or i.dtype != np.int64:
+            raise ValueError(f"indices must be ({n},) int64, got {i.shape} {i.dtype}")
+
+    def __len__(self) -> int:
+        return int(self.pixels.shape[0])
+
+    def __repr__(self) -> str:
+        n = len(self)
+        times = f" {self.times_s[0]:.3f}..{self.times_s[-1]:.3f} s" if n else ""
+        indices = f" {self.indices[0]}..{self.indices[-1]}" if n else ""
+        return (
+            f"Frames(pixels={self.pixels.shape} uint8, times_s=({n},){times}, "
+            f"indices=({n},){indices})"
+        )
+
+
+@dataclass(frozen=True)
+class DecodeSummary:
+    """What is known once a pass is done.
+
+    `native_fps` is `num_frames / duration_s`. After seeks or a time range, frames that were not
+    decoded are counted from the demux-only packet scan (which was checked against decoded frames).
+    """
+
+    num_frames: int  # native frames (decoded, not the header's count)
+    duration_s: float  # last frame time + its duration (or the average frame interval), relative
+    native_fps: float  # num_frames / duration_s
+    corrupt_packets: int  # packets skipped as undecodable
+    backend: str  # "pyav" or "decord": the one actually used
+
+
+# ---------------------------------------------------------------------------------------------
+# Opening and probing
+
+
+@dataclass(frozen=True)
+class _Probe:
+    """`VideoInfo` plus the exact tick values the decoders need."""
+
+    info: VideoInfo
+    stream_index: int
+    time_base: Fraction
+    first_pts: int  # ticks of `time_base`
+    step: int  # ticks: the average frame interval, for frames without pts or duration
+
+
+def _open(path: Path) -> av.container.InputContainer:
+    """Open `path` for reading, turning every failure into a `VideoError` that names the file."""
+    if not path.exists():
+        raise VideoError(f"{path}: no such file; check the path")
+    if path.is_dir():
+        raise VideoError(f"{path}: is a directory, not a video file; pass a video file")
+    try:
+        return av.open(str(path), mode="r")
+    except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
+        raise VideoError(f"{path}: cannot be opened as a video ({exc}); {_FIX_HINT}") from exc
+
+
+def _video_stream(container: av.container.InputContainer, path: Path) -> av.video.VideoStream:
+    """The first video stream (as a player would pick it), or a `VideoError`."""
+    if not container.streams.video:
+        raise VideoError(
+            f"{path}: has no video stream (audio-only or not a video); pass a file with video"
+        )
+    return container.streams.video[0]
+
+
+def probe(path: str | Path) -> VideoInfo:
+    """Read a video's display size, rotation, rate and start time from its first frames."""
+    return _probe(Path(path)).info
+
+
+def _probe(path: Path) -> _Probe:
+    """Open `path` and decode just enough frames to know the first pts and the rotation."""
+    with _open(path) as container:
+        stream = _video_stream(container, path)
+        tb = stream.time_base or Fraction(1, 90000)
+        avg_fps = _avg_fps(stream)
+        step = max(1, round(1 / (avg_fps * tb))) if avg_fps > 0 else max(1, round(0.04 / tb))
+        first = next(_timed(_decoded(container, stream, path, _Counter()), step), None)
+        if first is None:
+            raise VideoError(f"{path}: no decodable video frame; {_FIX_HINT}")
+        frame, first_pts = first
+        info = _info(path, container, stream, frame, avg_fps, first_pts * tb)
+        return _Probe(info, stream.index, tb, first_pts, step)
+
+
+def _info(
+    path: Path,
+    container: av.container.InputContainer,
+    stream: av.video.VideoStream,
+    frame: av.VideoFrame,
+    avg_fps: float,
+    start_s: Fraction,
+) -> VideoInfo:
+    """Assemble a `VideoInfo` from an opened stream and its first decoded frame."""
+    rotation = _clockwise_rotation(frame, path)
+    width, height = _display_size(frame, stream, rotation)
+    return VideoInfo(
+        path=str(path),
+        width=width,
+        height=height,
+        rotation_deg=rotation,
+        avg_fps=avg_fps,
+        duration_s=_duration_s(container, stream),
+        start_offset_s=float(start_s),
+        codec=stream.codec_context.name,
+    )
+
+
+def _avg_fps(stream: av.video.VideoStream) -> float:
+    """The stream's average rate, else FFmpeg's guess, else 0.0 (unknown)."""
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    return float(rate) if rate else 0.0
+
+
+def _duration_s(
+    container: av.container.InputContainer, stream: av.video.VideoStream
+) -> float | None:
+    """The video stream's duration, else the container's, else None."""
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    if container.duration:
+        return container.duration / av.time_base
+    return None
+
+
+def _clockwise_rotation(frame: av.VideoFrame, path: Path) -> int:
+    """Clockwise degrees to turn the decoded picture upright.
+
+    FFmpeg's display-matrix angle (`frame.rotation`, as ffprobe prints it) is counter-clockwise:
+    -90 means the player turns the picture 90 degrees clockwise, as iPhone portrait clips need.
+    """
+    angle = -float(getattr(frame, "rotation", 0) or 0)
+    quarter = round(angle / 90)
+    if abs(angle - 90 * quarter) > 1:
+        log.warning(
+            "%s: display rotation %.1f deg is not a right angle; using %d",
+            path,
+            -angle,
+            -90 * quarter,
+        )
+    return (90 * quarter) % 360
+
+
+def _display_size(
+    frame: av.VideoFrame, stream: av.video.VideoStream, rotation: int
+) -> tuple[int, int]:
+    """(width, height) as a player shows it: sample aspect ratio applied, then rotation."""
+    width, height = frame.width, frame.height
+    sar = stream.sample_aspect_ratio
+    if sar and sar > 0 and sar != 1:  # anamorphic (DV, HDV): stretch the width as players do
+        width = max(1, round(width * sar))
+    return (height, width) if rotation in (90, 270) else (width, height)
+
+
+# ---------------------------------------------------------------------------------------------
+# Demuxing, decoding and timing (PyAV)
+
+
+class _Counter:
+    """Packets skipped as undecodable, shared by the generators of one pass."""
+
+    def __init__(self) -> None:
+        self.corrupt_packets = 0
+
+
+def _decoded(
+    container: av.container.InputContainer,
+    stream: av.video.VideoStream,
+    path: Path,
+    counter: _Counter,
+) -> Iterator[av.VideoFrame]:
+    """Decoded frames in output order; undecodable packets are counted and skipped."""
+    for packet in _demuxed(container, stream, path):
+        try:
+            frames = packet.decode() if packet is not None else stream.decode(None)
+        except av.error.FFmpegError as exc:
+            if isinstance(exc, MemoryError):
+                raise
+            counter.corrupt_packets += 1  # a corrupt stretch must not end the video
+            log.debug("%s: skipped an undecodable packet (%s)", path, exc)
+            continue
+        yield from frames
+
+
+def _demuxed(
+    container: av.container.InputContainer, stream: av.video.VideoStream, path: Path
+) -> Iterator[av.Packet | None]:
+    """Video packets, ending with a flush; a container error (truncated file) ends the stream."""
+    try:
+        yield from container.demux(stream)  # ends with an empty packet that flushes the decoder
+    except av.error.FFmpegError as exc:
+        log.warning(
+            "%s: stopped at a container read error (%s); the file may be truncated", path, exc
+        )
+        yield None  # flush what the decoder still holds: the frames before the cut are good
+
+
+def _timed(frames: Iterable[av.VideoFrame], step: int) -> Iterator[tuple[av.VideoFrame, int]]:
+    """Pair each frame with its presentation time (ticks), in presentation order.
+
+    Decoders output frames in display order, but some (MPEG-4 ASP with packed B-frames in AVI)
+    attach the pts of a neighbouring packet. Handing out the smallest pending pts over a window of
+    `_REORDER_DEPTH` frames repairs that and is the identity for well-formed streams.
+    """
+    pending: deque[av.VideoFrame] = deque()
+    heap: list[int] = []
+    last = None
+    for frame in frames:
+        pts = frame.pts if frame.pts is not None else frame.dts
+        pts = pts if pts is not None else (last + step if last is not None else 0)
+        last = pts
+        heapq.heappush(heap, pts)
+        pending.append(frame)
+        if len(pending) > _REORDER_DEPTH:
+            yield pending.popleft(), heapq.heappop(heap)
+    while pending:
+        yield pending.popleft(), heapq.heappop(heap)
+
+
+def _with_end(
+    timed: Iterable[tuple[av.VideoFrame, int]], step: int
+) -> Iterator[tuple[av.VideoFrame, int, int]]:
+    """Add each frame's display end: the next frame's pts; for the last, pts + its duration."""
+    previous: tuple[av.VideoFrame, int] | None = None
+    interval: int | None = None
+    for frame, pts in timed:
+        if previous is not None:
+            interval = pts - previous[1]
+            yield previous[0], previous[1], pts
+        previous = (frame, pts)
+    if previous is not None:
+        yield previous[0], previous[1], previous[1] + _last_duration(previous[0], interval, step)
+
+
+def _last_duration(frame: av.VideoFrame, interval: int | None, step: int) -> int:
+    """The last frame's display time (ticks): its own, else the previous interval, else `step`."""
+    duration = frame.duration if frame.duration and frame.duration > 0 else (interval or step)
+    # Field-coded interlaced video (AVCHD) puts one field's duration on the frame.
+    if frame.interlaced_frame and interval and abs(2 * duration - interval) <= 1:
+        duration = interval
+    return duration
+
+
+# ---------------------------------------------------------------------------------------------
+# Packet scan: a demux-only pass mapping pts -> native frame index
+
+
+@dataclass(frozen=True)
+class PacketScan:
+    """Where the frames are, from demuxing only (no decoding)."""
+
+    pts: np.ndarray  # (P,) int64 sorted pts (ticks) of the packets that carry a displayed frame
+    keyframe_pts: np.ndarray  # (K,) int64 sorted pts of keyframes
+    end_pts: int  # the last packet's pts + duration (ticks)
+    complete: bool  # every such packet had a pts
+    reordered: bool  # pts not increasing in decode order: the stream has B-frames
+
+    def gop_ticks(self) -> int:
+        """The longest distance between keyframes (the whole stream if it has one keyframe)."""
+        marks = np.concatenate([self.keyframe_pts, [self.end_pts]])
+        return int(np.diff(marks).max()) if len(marks) > 1 else self.end_pts
+
+    def rank(self, pts: int) -> int:
+        """The native index of the frame with presentation time `pts`."""
+        return int(np.searchsorted(self.pts, pts, side="left"))
+
+
+def scan_packets(path: str | Path) -> PacketScan:
+    """Demux the first video stream of `path` without decoding and list its packets' pts."""
+    path = Path(path)
+    pts, keys, end, complete, reordered, newest = [], [], 0, True, False, None
+    with _open(path) as container:
+        stream = _video_stream(container, path)
+        for packet in _demuxed(container, stream, path):
+            if packet is None or packet.size == 0 or packet.is_discard:
+                continue  # flush packets and edit-list-discarded packets show nothing
+            if packet.pts is None:
+                complete = False
+                continue
+            reordered = reordered or (newest is not None and packet.pts < newest)
+            newest = packet.pts if newest is None else max(newest, packet.pts)
+            pts.append(packet.pts)
+            keys.extend([packet.pts] if packet.is_keyframe else [])
+            end = max(end, packet.pts + (packet.duration or 0))
+    sorted_pts = np.sort(np.asarray(pts, dtype=np.int64))
+    return PacketScan(
+        sorted_pts, np.sort(np.asarray(keys, dtype=np.int64)), end, complete, reordered
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Sampling plan
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Which times to sample: the grid k / fps in [start_s, end_s), or every frame (fps None)."""
+
+    fps: float | None
+    start_s: float = 0.0
+    end_s: float = math.inf
+
+    def wants(self, t0: float, t1: float) -> bool:
+        """Whether the frame displayed over [t0, t1) is the one shown at a target time."""
+        if t0 >= self.end_s - _EPS_S:
+            return False
+        if self.fps is None:
+            return t0 >= self.start_s - _EPS_S or t1 > self.start_s + _EPS_S
+        target = self.next_target(t0)
+        return target < min(t1, self.end_s) - _EPS_S
+
+    def next_target(self, t: float) -> float:
+        """The first target at or after `t` (a frame starting within _EPS_S after it counts)."""
+        t = max(t, self.start_s)
+        if self.fps is not None:
+            t = math.ceil((t - _EPS_S) * self.fps) / self.fps
+        return t
+
+
+def _plan(fps: float | None, avg_fps: float, start_s: float | None, end_s: float | None) -> _Plan:
+    """The plan for the requested rate; at or above the native rate every frame is emitted once."""
+    every = fps is None or (avg_fps > 0 and fps >= avg_fps)
+    return _Plan(None if every else fps, start_s or 0.0, math.inf if end_s is None else end_s)
+
+
+# ---------------------------------------------------------------------------------------------
+# Output size and pixel conversion
+
+
+def _output_size(
+    info: VideoInfo, size: tuple[int, int] | None, short_side: int | None
+) -> tuple[int, int]:
+    """(width, height) of the output in display orientation."""
+    if (size is None) == (short_side is None):
+        raise UsageError(
+            f"give exactly one of size or short_side (got size={size}, short_side={short_side})"
+        )
+    if size is not None:
+        if len(size) != 2 or any(not isinstance(v, int) or v < 1 for v in size):
+            raise UsageError(f"size must be (width, height) positive integers, got {size!r}")
+        return size[0], size[1]
+    if not isinstance(short_side, int) or short_side < 1:
+        raise UsageError(f"short_side must be a positive integer, got {short_side!r}")
+    scale = short_side / min(info.width, info.height)
+    return max(1, round(info.width * scale)), max(1, round(info.height * scale))
+
+
+def _upright(pixels: np.ndarray, rotation: int) -> np.ndarray:
+    """Turn an (H, W, 3) frame `rotation` degrees clockwise (a view; stacking copies it)."""
+    return np.rot90(pixels, k=-rotation // 90) if rotation else pixels
+
+
+def _to_rgb(frame: av.VideoFrame, decode_size: tuple[int, int], rotation: int) -> np.ndarray:
+    """Convert one decoded frame: resized in FFmpeg's scaler (area filter), then upright."""
+    width, height = decode_size
+    rgb = frame.reformat(width, height, format="rgb24", interpolation="AREA")
+    return _upright(rgb.to_ndarray(), rotation)
+
+
+def _chunked(items: Iterable[_Item], chunk_size: int) -> Iterator[Frames]:
+    """Group (pixels, time_s, index) items into `Frames` of at most `chunk_size`."""
+    batch: list[_Item] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == chunk_size:
+            yield _frames(batch)
+            batch = []
+    if batch:
+        yield _frames(batch)
+
+
+def _frames(batch: list[_Item]) -> Frames:
+    """One `Frames` from a list of (pixels, time_s, index)."""
+    pixels, times, indices = zip(*batch, strict=True)
+    return Frames(
+        np.stack(pixels),  # (N, H, W, 3), contiguous
+        np.asarray(times, dtype=np.float64),
+        np.asarray(indices, dtype=np.int64),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The PyAV pass
+
+
+@dataclass(frozen=True)
+class _Seek:
+    """A planned seek to a keyframe from the scan (seeking to a keyframe's own pts lands on it even
+    where the index is in decode time, as in MP4 with B-frames; an arbitrary time would not)."""
+
+    target: int  # pts of the next target: the first frame decoded must not be later
+    key: int  # index into PacketScan.keyframe_pts
+    tries: int = 0  # earlier keyframes tried after an overshoot
+
+
+class _PyAVPass:
+    """One pass over a file with PyAV: decode forward, seek only when the next target is far.
+
+    Indices are exact counts while decoding from the start. After a seek they are ranks in the
+    packet scan, which is trusted only while every frame decoded from the start (at least the
+    first `_HEAD_FRAMES`) sits at its own scan entry; otherwise the pass never seeks.
+    """
+
+    backend = "pyav"
+
+    def __init__(self, path: Path, probed: _Probe, plan: _Plan, decode_size: tuple[int, int]):
+        self.path, self.probed, self.plan, self.decode_size = path, probed, plan, decode_size
+        self.counter = _Counter()
+        self.head: list[int] = []  # pts of the first frames decoded from the start
+        self.scan: PacketScan | None = None
+        self.trusted = False  # set when the scan is made, cleared by any contradiction
+        self.may_seek = True
+        self.restart = False
+        self.done_pts: int | None = None  # newest frame handled: skip it when met again
+        self.last: tuple[int, int] | None = None  # (index, end pts) of that frame
+        self.at_eof = False
+        self.warned_index = False
+
+    def run(self) -> Iterator[_Item]:
+        """Each sampled frame, upright, with its time and native index."""
+        while True:
+            # A restart decodes everything again: count undecodable packets afresh.
+            self.restart, self.counter = False, _Counter()
+            yield from self._decode_file()
+            if not self.restart:
+                return
+
+    def _decode_file(self) -> Iterator[_Item]:
+        """Open the file and decode segment after segment until the end, or a restart."""
+        with _open(self.path) as container:
+            stream = container.streams[self.probed.stream_index]
+            stream.thread_type = "AUTO"  # slice + frame threads: this is the hot loop
+            seek: _Seek | None = None
+            while True:
+                seek = yield from self._segment(container, stream, seek)
+                if seek is None:
+                    return
+
+    def _segment(
+        self,
+        container: av.container.InputContainer,
+        stream: av.video.VideoStream,
+        seek: _Seek | None,
+    ) -> Generator[_Item, None, _Seek | None]:
+        """Decode from the start (seek None) or after a seek; return the next seek, or None."""
+        if seek is not None and not self._seek(container, stream, seek):
+            return None
+        step = self.probed.step
+        frames = _with_end(_timed(_decoded(container, stream, self.path, self.counter), step), step)
+        position = -1
+        for position, (frame, pts, end) in enumerate(frames):
+            if position == 0 and seek is not None and pts > seek.target:
+                return self._retry(seek, f"landed at pts {pts}")
+            index = self._index(pts, position, from_start=seek is None)
+            if self.done_pts is not None and pts <= self.done_pts:
+                continue  # handled before a seek or restart
+            yield from self._handle(frame, pts, end, index)
+            if self._range_done(end):
+                return None
+            next_seek = self._next_seek(end)
+            if next_seek is not None:
+                return next_seek
+        if position < 0 and seek is not None:
+            return self._retry(seek, "no frame came after it")
+        self.at_eof = True
+        return None
+
+    def _seek(
+        self, container: av.container.InputContainer, stream: av.video.VideoStream, seek: _Seek
+    ) -> bool:
+        """Seek to the planned keyframe; on failure arrange a restart instead."""
+        assert self.scan is not None  # seeks are planned from the scan
+        pts = int(self.scan.keyframe_pts[seek.key])
+        log.debug("%s: seeking to %.3f s", self.path, self._rel(pts))
+        try:
+            container.seek(pts, stream=stream, backward=True, any_frame=False)
+        except av.error.FFmpegError as exc:
+            self._missed(f"seek to pts {pts} failed ({exc})")
+            return False
+        return True
+
+    def _retry(self, seek: _Seek, why: str) -> _Seek | None:
+        """A seek overshot (imprecise demuxers: MPEG-TS): try the keyframe before, then restart."""
+        if seek.key > 0 and seek.tries < _SEEK_RETRIES:
+            log.debug("%s: seek %s; trying the keyframe before", self.path, why)
+            return _Seek(seek.target, seek.key - 1, seek.tries + 1)
+        self._missed(f"seek {why}")
+        return None
+
+    def _missed(self, why: str) -> None:
+        """Seeking does not work on this file: decode again from the start, never seek again."""
+        log.debug("%s: %s; decoding from the start instead", self.path, why)
+        self.may_seek, self.restart = False, True
+
+    def _handle(self, frame: av.VideoFrame, pts: int, end: int, index: int) -> Iterator[_Item]:
+        """Hand out `frame` if the plan wants it; remember it as handled either way."""
+        t0, t1 = self._rel(pts), self._rel(end)
+        self.done_pts, self.last = pts, (index, end)
+        if self.plan.wants(t0, t1):
+            yield _to_rgb(frame, self.decode_size, self.probed.info.rotation_deg), t0, index
+
+    def _rel(self, pts: int) -> float:
+        """Seconds after the first frame."""
+        return float((pts - self.probed.first_pts) * self.probed.time_base)
+
+    def _index(self, pts: int, position: int, from_start: bool) -> int:
+        """Native index of the frame at `pts`: a count from the start, else its scan rank."""
+        if from_start:
+            if len(self.head) < _HEAD_FRAMES:
+                self.head.append(pts)
+            if self.scan is not None and self.trusted:
+                self.trusted = position < len(self.scan.pts) and int(self.scan.pts[position]) == pts
+            return position
+        scan = self.scan
+        assert scan is not None  # seek segments exist only with a trusted scan
+        index = scan.rank(pts)
+        if not (index < len(scan.pts) and scan.pts[index] == pts) and not self.warned_index:
+            self.warned_index = True
+            log.warning(
+                "%s: frame at pts %d is not in the packet scan; frame indices after a "
+                "seek may be off",
+                self.path,
+                pts,
+            )
+        return index
+
+    def _range_done(self, end: int) -> bool:
+        """Whether the range is over and the frames after it can be counted from the scan."""
+        if self._rel(end) < self.plan.end_s - _EPS_S:
+            return False
+        self._ensure_scan()
+        return self._scan_usable()  # otherwise decode on (nothing more is emitted) to count
+
+    def _next_seek(self, end: int) -> _Seek | None:
+        """A seek when the next target is several GOPs past `end`, else None."""
+        now = self._rel(end)
+        target = self.plan.next_target(now)
+        if not self.may_seek or target - now < _SEEK_MIN_S or target >= self.plan.end_s:
+            return None
+        self._ensure_scan()
+        if self.scan is None or not self._scan_usable():
+            return None
+        if (target - now) / self.probed.time_base < _SEEK_MIN_GOPS * self.scan.gop_ticks():
+            return None
+        target_pts = self.probed.first_pts + math.floor((target + _EPS_S) / self.probed.time_base)
+        key = int(np.searchsorted(self.scan.keyframe_pts, target_pts, side="right")) - 1
+        return _Seek(target_pts, key) if key >= 0 else None
+
+    def _ensure_scan(self) -> None:
+        """Make the packet scan on first need and check it against the frames decoded so far."""
+        if self.scan is None:
+            self.scan = scan_packets(self.path)
+            head = [int(p) for p in self.scan.pts[: len(self.head)]]
+            self.trusted = self.scan.complete and head == self.head
+
+    def _scan_usable(self) -> bool:
+        """A trusted scan, already checked against enough frames decoded from the start."""
+        if self.scan is None or not self.trusted:
+            return False
+        return len(self.head) >= min(_HEAD_FRAMES, len(self.scan.pts))
+
+    def summary(self) -> DecodeSummary:
+        """Counts for the finished pass; frames after an early stop come from the trusted scan."""
+        if self.last is None:
+            raise VideoError(f"{self.path}: no frame could be decoded; {_FIX_HINT}")
+        index, end = self.last
+        if not self.at_eof and self.scan is not None:
+            index, end = len(self.scan.pts) - 1, max(end, self.scan.end_pts)
+        return _summary(
+            index + 1,
+            self._rel(end),
+            self.probed.info.avg_fps,
+            self.counter.corrupt_packets,
+            self.backend,
+        )
+
+
+def _summary(
+    num_frames: int, duration_s: float, avg_fps: float, corrupt: int, backend: str
+) -> DecodeSummary:
+    """A `DecodeSummary`, with native_fps = frames / duration (the average rate if no duration)."""
+    fps = num_frames / duration_s if duration_s > 0 else avg_fps
+    return DecodeSummary(num_frames, duration_s, fps, corrupt, backend)
+
+
+# ---------------------------------------------------------------------------------------------
+# The decord pass
+
+
+def _pyav_head(
+    path: Path, probed: _Probe, decode_size: tuple[int, int]
+) -> tuple[list[int], np.ndarray]:
+    """The pts of the first `_HEAD_FRAMES` frames and the first frame upright, decoded by PyAV."""
+    with _open(path) as container:
+        stream = container.streams[probed.stream_index]
+        timed = _timed(_decoded(container, stream, path, _Counter()), probed.step)
+        head = list(itertools.islice(timed, _HEAD_FRAMES))
+        first = _to_rgb(head[0][0], decode_size, probed.info.rotation_deg)
+    return [pts for _, pts in head], first
+
+
+class _DecordPass:
+    """decord, used only after it agreed with PyAV on this file (see `_decord_problem`)."""
+
+    backend = "decord"
+
+    def __init__(
+        self, path: Path, reader: Any, times: np.ndarray, end_s: float, plan: _Plan, chunk_size: int
+    ):
+        self.path, self.reader, self.plan, self.chunk_size = path, reader, plan, chunk_size
+        self.starts = times[:, 0] - times[0, 0]  # (n,) s after the first frame
+        self.ends = np.append(self.starts[1:], end_s)  # (n,) display ends
+        self.avg_fps = 0.0
+
+    def run(self) -> Iterator[_Item]:
+        """Each sampled frame (decord rotates by itself; checked against PyAV's frame 0)."""
+        picks = [
+            i for i in range(len(self.starts)) if self.plan.wants(self.starts[i], self.ends[i])
+        ]
+        for first in range(0, len(picks), self.chunk_size):
+            batch = picks[first : first + self.chunk_size]
+            pixels = self.reader.get_batch(batch).asnumpy()  # (N, H, W, 3) uint8
+            for row, index in enumerate(batch):
+                yield pixels[row], float(self.starts[index]), index
+
+    def summary(self) -> DecodeSummary:
+        """Counts from decord's own index (validated against the packet scan)."""
+        duration = float(self.ends[-1])
+        return _summary(len(self.starts), duration, self.avg_fps, 0, self.backend)
+
+
+def _open_decord(path: Path, size: tuple[int, int]) -> tuple[Any, str | None]:
+    """A decord VideoReader at the output size (imported here: optional), or why there is none."""
+    try:
+        import decord
+    except ImportError as exc:
+        return None, f"decord is not installed ({exc})"
+    try:  # decord raises plain DECORDError/RuntimeError for everything
+        return decord.VideoReader(str(path), ctx=decord.cpu(0), width=size[0], height=size[1]), None
+    except Exception as exc:  # noqa: BLE001
+        return None, f"decord cannot read it ({_first_line(exc)})"
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (decord's run to pages of C++ context)."""
+    lines = str(exc).strip().splitlines()
+    first = re.sub(r"^\[[\d:]+\]\s*\S+:\d+:\s*", "", lines[0]) if lines else ""  # C++ log prefix
+    return first[:200] or type(exc).__name__
+
+
+def _decord_problem(
+    reader: Any, probed: _Probe, scan: PacketScan, head: list[int], first: np.ndarray
+) -> tuple[np.ndarray | None, str | None]:
+    """decord's (n, 2) frame times if it can be trusted on this file, else the reason it cannot."""
+    if probed.info.codec == "mpeg4" and scan.reordered:
+        return (
+            None,
+            "MPEG-4 Part 2 with B-frames: decord returns wrong frames (dmlc/decord#195, #365)",
+        )
+    if not scan.complete or [int(p) for p in scan.pts[: len(head)]] != head:
+        return (
+            None,
+            "its packets do not map one-to-one to frames, so decord's index cannot be checked",
+        )
+    try:
+        n = len(reader)
+        if n != len(scan.pts):  # reading past the real end can hang (dmlc/decord#373)
+            return None, f"decord counts {n} frames, the file has {len(scan.pts)}"
+        times = np.asarray(reader.get_frame_timestamp(np.arange(n)), dtype=np.float64)  # (n, 2)
+        frame0 = reader[0].asnumpy()
+    except Exception as exc:  # noqa: BLE001 (decord's errors are untyped)
+        return None, f"decord failed reading its index ({_first_line(exc)})"
+    return _decord_mismatch(times, frame0, probed, scan, first)
+
+
+def _decord_mismatch(
+    times: np.ndarray, frame0: np.ndarray, probed: _Probe, scan: PacketScan, first: np.ndarray
+) -> tuple[np.ndarray | None, str | None]:
+    """Compare decord's frame times and frame 0 with PyAV's."""
+    expected = (scan.pts - scan.pts[0]).astype(np.float64) * float(probed.time_base)  # (n,)
+    gaps = np.diff(expected)
+    tolerance = (
+        0.5 * gaps[gaps > 0].min() if (gaps > 0).any() else 0.5 / max(probed.info.avg_fps, 1)
+    )
+    error = np.abs((times[:, 0] - times[0, 0]) - expected).max()
+    if not np.isfinite(error) or error > tolerance:
+        return None, f"decord's frame times are off by up to {error:.3g} s (broken timestamps)"
+    if frame0.shape != first.shape:
+        return None, f"decord's frames are {frame0.shape}, expected {first.shape} (rotation)"
+    diff = float(np.abs(frame0.astype(np.int16) - first.astype(np.int16)).mean())
+    if diff > _DECORD_MAX_MEAN_DIFF:
+        return None, f"decord's first frame differs from PyAV's (mean difference {diff:.1f})"
+    return times, None
+
+
+# ---------------------------------------------------------------------------------------------
+# The public sampler
+
+
+class FrameSampler:
+    """Frames of one video sampled at `fps` (None: every frame), upright, at one output size."""
+
+    info: VideoInfo
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        fps: float | None,
+        size: tuple[int, int] | None = None,
+        short_side: int | None = None,
+        decoder: str = "pyav",
+        chunk_size: int = 32,
+        start_s: float | None = None,
+        end_s: float | None = None,
+    ) -> None:
+        _check_args(fps, decoder, chunk_size, start_s, end_s)
+        self.path = Path(path)
+        self._probed = _probe(self.path)
+        self.info = self._probed.info
+        self.size = _output_size(self.info, size, short_side)  # (width, height), display
+        self.decoder, self.chunk_size = decoder, chunk_size
+        self._plan = _plan(fps, self.info.avg_fps, start_s, end_s)
+        self._summary: DecodeSummary | None = None
+
+    def chunks(self) -> Iterator[Frames]:
+        """Sampled frames in presentation order, at most `chunk_size` per `Frames`."""
+        self._summary = None
+        yield from _chunked(self._items(), self.chunk_size)
+
+    def summary(self) -> DecodeSummary:
+        """Frame count, duration and backend of the last pass (after `chunks()` is exhausted)."""
+        if self._summary is None:
+            raise RuntimeError(
+                f"{self.path}: summary() is known only once chunks() has been iterated to the end"
+            )
+        return self._summary
+
+    def _decode_size(self) -> tuple[int, int]:
+        """(width, height) to ask of the decoder: the output size in stored orientation."""
+        width, height = self.size
+        return (height, width) if self.info.rotation_deg in (90, 270) else (width, height)
+
+    def _items(self) -> Iterator[_Item]:
+        """Run the chosen backend; decord hands over to PyAV if it cannot be trusted or fails."""
+        done, emitted = -1, 0
+        source = self._decord() if self.decoder == "decord" else None
+        if source is not None:
+            try:
+                for item in source.run():
+                    done, emitted = item[2], emitted + 1
+                    yield item
+                self._summary = source.summary()
+                return
+            except Exception as exc:  # noqa: BLE001 (decord's errors are untyped)
+                log.warning(
+                    "%s: decord failed after %d sampled frames (%s); continuing with PyAV",
+                    self.path,
+                    emitted,
+                    _first_line(exc),
+                )
+        pyav = _PyAVPass(self.path, self._probed, self._plan, self._decode_size())
+        try:
+            yield from (item for item in pyav.run() if item[2] > done)
+        except av.error.FFmpegError as exc:  # undecodable packets are skipped; this is worse
+            raise VideoError(f"{self.path}: decoding failed ({exc}); {_FIX_HINT}") from exc
+        self._summary = pyav.summary()
+
+    def _decord(self) -> _DecordPass | None:
+        """A validated decord pass, or None (logged) when PyAV must do the work."""
+        reader, problem = _open_decord(self.path, self.size)
+        if reader is not None:
+            head, first = _pyav_head(self.path, self._probed, self._decode_size())
+            scan = scan_packets(self.path)
+            times, problem = _decord_problem(reader, self._probed, scan, head, first)
+        if problem is not None:
+            log.warning("%s: not using decord: %s; decoding with PyAV instead", self.path, problem)
+            return None
+        # decord may give the last frame no duration; the container's packet duration is the truth.
+        tb = self._probed.time_base
+        end_s = max(float((scan.end_pts - scan.pts[0]) * tb), float(times[-1, 1] - times[0, 0]))
+        source = _DecordPass(self.path, reader, times, end_s, self._plan, self.chunk_size)
+        source.avg_fps = self.info.avg_fps
+        return source
+
+
+def _check_args(
+    fps: float | None, decoder: str, chunk_size: int, start_s: float | None, end_s: float | None
+) -> None:
+    """Reject bad sampler arguments with the offending value in the message."""
+    if fps is not None and not (isinstance(fps, (int, float)) and math.isfinite(fps) and fps > 0):
+        raise UsageError(f"fps must be a positive number or None, got {fps!r}")
+    if decoder not in DECODERS:
+        raise UsageError(f"decoder must be one of {DECODERS}, got {decoder!r}")
+    if not isinstance(chunk_size, int) or chunk_size < 1:
+        raise UsageError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+    if start_s is not None and not (math.isfinite(start_s) and start_s >= 0):
+        raise UsageError(f"start_s must be a finite number >= 0, got {start_s!r}")
+    if end_s is not None and not (end_s > (start_s or 0.0)):
+        raise UsageError(f"end_s must be after start_s, got start_s={start_s!r}, end_s={end_s!r}")

@@ -1,0 +1,154 @@
+"""Shared fixtures: small test videos written with PyAV, and the real-world corpus location."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+REAL_VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "realvideos"
+
+# Six levels per channel, 51 apart: a frame's index survives lossy coding and resizing.
+_LEVELS = 6
+_STEP = 51
+MAX_CODED_INDEX = _LEVELS**3
+
+
+def colour_for(index: int) -> tuple[int, int, int]:
+    """The solid RGB colour that encodes frame `index` (0 <= index < 216)."""
+    if not 0 <= index < MAX_CODED_INDEX:
+        raise ValueError(f"index {index} cannot be colour-coded (0..{MAX_CODED_INDEX - 1})")
+    digits = (index // _LEVELS**2, (index // _LEVELS) % _LEVELS, index % _LEVELS)
+    return tuple(d * _STEP for d in digits)  # type: ignore[return-value]
+
+
+def index_from_pixels(pixels: np.ndarray) -> int:
+    """Read back the index written by `colour_for` from an (H, W, 3) frame's central region."""
+    h, w = pixels.shape[:2]
+    centre = pixels[h // 4 : h - h // 4 or None, w // 4 : w - w // 4 or None].reshape(-1, 3)
+    digits = np.clip(np.rint(centre.mean(axis=0) / _STEP), 0, _LEVELS - 1).astype(int)
+    return int(digits[0] * _LEVELS**2 + digits[1] * _LEVELS + digits[2])
+
+
+def solid_frames(n: int, width: int = 64, height: int = 48) -> list[np.ndarray]:
+    """`n` (H, W, 3) frames, frame i filled with `colour_for(i)`."""
+    return [np.full((height, width, 3), colour_for(i), dtype=np.uint8) for i in range(n)]
+
+
+def arrow_image(width: int = 64, height: int = 48) -> np.ndarray:
+    """An asymmetric upright test image: red top band, green left band, blue elsewhere."""
+    img = np.zeros((height, width, 3), dtype=np.uint8)
+    img[:, :, 2] = 255
+    img[: height // 4] = (255, 0, 0)
+    img[height // 4 :, : width // 4] = (0, 255, 0)
+    return img
+
+
+# Near-lossless settings so colour-coded indices read back exactly.
+_CODEC_OPTIONS: dict[str, dict[str, str]] = {
+    "libx264": {"crf": "1", "preset": "veryfast"},
+    "mpeg4": {"qscale": "2"},
+    "mjpeg": {"qscale": "2"},
+    "libvpx-vp9": {"lossless": "1", "deadline": "realtime", "cpu-used": "8"},
+}
+
+
+def make_video(
+    path: Path,
+    frames: Sequence[np.ndarray],
+    *,
+    fps: int = 25,
+    codec: str = "libx264",
+    pts: Sequence[int] | None = None,
+    time_base: Fraction | None = None,
+    rotation: int | None = None,
+    b_frames: int | None = None,
+    pix_fmt: str = "yuv420p",
+    gop: int | None = None,
+    options: dict[str, str] | None = None,
+    audio: bool = False,
+) -> Path:
+    """Write `frames` (display order, (H, W, 3) uint8) to `path`; optional explicit pts (VFR).
+
+    `rotation` is the display-matrix angle as PyAV reads it back on frames (`frame.rotation`,
+    counter-clockwise; -90 = the player turns the stored picture 90 degrees clockwise).
+    """
+    time_base = time_base or Fraction(1, fps)
+    with av.open(str(path), mode="w") as container:
+        opts = {**_CODEC_OPTIONS.get(codec, {}), **(options or {})}
+        if gop is not None and codec == "libx264":
+            opts.setdefault("sc_threshold", "0")  # else x264 cuts a GOP at every colour change
+        stream = container.add_stream(codec, rate=fps, options=opts)
+        stream.height, stream.width = frames[0].shape[:2]
+        stream.pix_fmt = pix_fmt
+        stream.codec_context.time_base = time_base
+        if b_frames is not None:
+            stream.codec_context.max_b_frames = b_frames
+        if gop is not None:
+            stream.codec_context.gop_size = gop
+        if rotation is not None:
+            stream.set_display_rotation(rotation)
+        audio_stream = container.add_stream("aac", rate=44100) if audio else None
+        for i, pixels in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format="rgb24")
+            frame.pts = pts[i] if pts is not None else i * round(1 / (fps * time_base))
+            frame.time_base = time_base
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+        if audio_stream is not None:
+            _write_silence(container, audio_stream, seconds=len(frames) / fps)
+    return path
+
+
+def make_audio_only(path: Path, seconds: float = 0.5) -> Path:
+    """Write an audio-only file (AAC in MP4) to `path`."""
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("aac", rate=44100)
+        _write_silence(container, stream, seconds)
+    return path
+
+
+def _write_silence(container: av.container.OutputContainer, stream, seconds: float) -> None:
+    """Encode `seconds` of silence to `stream` in 1024-sample frames."""
+    samples, pts = int(seconds * 44100), 0
+    while pts < samples:
+        frame = av.AudioFrame.from_ndarray(
+            np.zeros((1, 1024), np.float32), format="fltp", layout="mono"
+        )
+        frame.sample_rate, frame.pts = 44100, pts
+        container.mux(stream.encode(frame))
+        pts += 1024
+    container.mux(stream.encode())
+
+
+@pytest.fixture(scope="session")
+def video_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A session-wide folder for generated videos (written once, read by many tests)."""
+    return tmp_path_factory.mktemp("videos")
+
+
+@pytest.fixture(scope="session")
+def cfr_video(video_dir: Path) -> Path:
+    """50 frames at 25 fps (2.0 s), 64x48 H.264 with B-frames, frame i coloured `colour_for(i)`."""
+    return make_video(video_dir / "cfr25.mp4", solid_frames(50), fps=25, b_frames=2)
+
+
+@pytest.fixture(scope="session")
+def make_video_at(video_dir: Path) -> Callable[..., Path]:
+    """`make_video` writing into the session folder under `name`."""
+
+    def make(name: str, frames: Sequence[np.ndarray], **kwargs) -> Path:
+        return make_video(video_dir / name, frames, **kwargs)
+
+    return make
+
+
+def real_videos_dir() -> Path:
+    """The shared real-video corpus; tests that need it skip (with a reason) only if absent."""
+    if not REAL_VIDEOS.is_dir():
+        pytest.skip(f"real-video corpus not found at {REAL_VIDEOS}")
+    return REAL_VIDEOS

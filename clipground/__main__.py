@@ -1,5 +1,5 @@
 """`python -m clipground` runs the command line."""
 
-from clipground.cli import app
+from clipground.cli import run
 
-app(prog_name="clipground")
+run()

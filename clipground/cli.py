@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import sys
 from pathlib import Path
@@ -22,6 +23,24 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Find where in a video a piece of text happens (zero-shot temporal grounding with CLIP).",
 )
+
+
+def run() -> None:
+    """The console-script entry point: Typer's own usage errors become one `error:` line too."""
+    try:
+        code = app(standalone_mode=False)
+    except typer.Abort:
+        typer.echo("error: interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except typer.TyperException as exc:  # bad option value, unknown option or command, missing argument
+        message = " ".join(exc.format_message().split())
+        if not message:  # no arguments at all: the help was printed, as git and docker do
+            sys.exit(exc.exit_code)
+        ctx = getattr(exc, "ctx", None)
+        where = ctx.command_path if ctx is not None else "clipground"
+        typer.echo(f"error: {message} (see '{where} --help')", err=True)
+        sys.exit(exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 def _version(value: bool) -> None:
@@ -137,7 +156,7 @@ def match(
     top_k: Annotated[int, typer.Option(help="Candidate windows reported.")] = 5,
     nms_iou: Annotated[float, typer.Option(help="Temporal IoU that suppresses a lower candidate.")] = 0.3,
     objective: Annotated[str, typer.Option(help="Window score: contrast or mean.")] = "contrast",
-    method: Annotated[str, typer.Option(help="Search: exact, multiscale or brute.")] = "exact",
+    method: Annotated[str, typer.Option(help="Search: auto, exact, multiscale or brute.")] = "auto",
     span_mode: Annotated[str, typer.Option(help="Several sentences: mean or ordered.")] = "mean",
     model: Annotated[str, typer.Option(help="open_clip model name, demo, hf-hub:ID or local-dir:PATH.")] = "ViT-B-32",
     pretrained: Annotated[
@@ -149,7 +168,22 @@ def match(
     device: Annotated[str, typer.Option(help="auto (cuda, mps, cpu), cpu, cuda or mps.")] = "auto",
     decoder: Annotated[str, typer.Option(help="Video decoder: pyav or decord.")] = "pyav",
     batch_size: Annotated[int, typer.Option(help="Frames per model forward pass.")] = 32,
+    refine: Annotated[
+        Optional[bool],
+        typer.Option("--refine/--no-refine", help="Dense second pass near the boundaries (default: on for videos of 60 s or more)."),
+    ] = None,
+    refine_fps: Annotated[
+        Optional[float], typer.Option(help="Rate of the second pass (default: every native frame).")
+    ] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="json, jsonl or table.")] = "json",
+    plot: Annotated[Optional[Path], typer.Option(help="Draw the similarity curve and windows to FILE.png.")] = None,
+    export: Annotated[Optional[Path], typer.Option(help="Cut the best window into a clip in DIR.")] = None,
+    padding: Annotated[float, typer.Option(help="--export: seconds added before and after.")] = 0.0,
+    reencode: Annotated[bool, typer.Option(help="--export: re-encode, exact to the frame.")] = False,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the embedding cache.")] = False,
+    cache_dir: Annotated[
+        Optional[str], typer.Option(help="Cache folder (default: $CLIPGROUND_CACHE_DIR or the platform cache dir).")
+    ] = None,
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:
@@ -165,6 +199,7 @@ def match(
             options=api.GroundOptions(
                 fps=fps, min_len_s=min_len, max_len_s=max_len, objective=objective, method=method,
                 span_mode=span_mode, top_k=top_k, nms_iou=nms_iou, decoder=decoder, batch_size=batch_size,
+                refine=refine, refine_fps=refine_fps,
             ),
             model=api.ModelSpec(
                 name=model, pretrained=None if pretrained.lower() == "none" else pretrained,
@@ -173,8 +208,18 @@ def match(
         )
         _check_format(fmt)
         with _progress(_show_progress(quiet), "embedding frames") as progress:
-            result = api.match(request, progress=progress)
-        _emit(result, fmt)
+            from clipground.cache import EmbeddingCache
+
+            cache = None if no_cache else EmbeddingCache(cache_dir)
+            if plot is None and export is None:
+                result, extra = api.match(request, progress=progress, cache=cache), {}
+            else:
+                from clipground.cli_align import match_with_extras
+
+                result, extra = match_with_extras(
+                    request, progress, plot, export, padding, reencode, cache
+                )
+        _emit(result, fmt, extra)
 
 
 def _check_format(fmt: str) -> None:
@@ -185,12 +230,59 @@ def _check_format(fmt: str) -> None:
         raise UsageError(f"--format {fmt!r} is not one of {', '.join(FORMATS)}")
 
 
-def _emit(result: Any, fmt: str) -> None:
+def _emit(result: Any, fmt: str, extra: dict[str, Any] | None = None) -> None:
     from clipground import output
 
     if fmt == "table":
         from rich.console import Console
 
         output.print_table(result, Console())
+        for key, value in (extra or {}).items():
+            typer.echo(f"{key}: {value}")
     else:
-        output.write_record(output.grounding_record(result), fmt, sys.stdout)
+        output.write_record({**output.grounding_record(result), **(extra or {})}, fmt, sys.stdout)
+
+
+@app.command(name="eval")
+def eval_command(
+    annotations: Annotated[Path, typer.Argument(help="Charades-STA lines or JSON lines.", show_default=False)],
+    videos: Annotated[Path, typer.Option(help="Folder holding the annotated videos.")] = Path("."),
+    details: Annotated[bool, typer.Option(help="Add every query's result to the report.")] = False,
+    fps: Annotated[float, typer.Option(help="Frames per second sampled before embedding.")] = 2.0,
+    min_len: Annotated[Optional[float], typer.Option(help="Shortest window, seconds.")] = None,
+    max_len: Annotated[Optional[float], typer.Option(help="Longest window (the cap), seconds.")] = None,
+    objective: Annotated[str, typer.Option(help="Window score: contrast or mean.")] = "contrast",
+    method: Annotated[str, typer.Option(help="Search: auto, exact, multiscale or brute.")] = "auto",
+    span_mode: Annotated[str, typer.Option(help="Several sentences: mean or ordered.")] = "mean",
+    model: Annotated[str, typer.Option(help="open_clip model name, demo, hf-hub:ID or local-dir:PATH.")] = "ViT-B-32",
+    pretrained: Annotated[str, typer.Option(help="open_clip pretrained tag; 'none' for random.")] = "laion2b_s34b_b79k",
+    checkpoint: Annotated[Optional[str], typer.Option(help="Local weights file or folder.")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
+    decoder: Annotated[str, typer.Option(help="Video decoder: pyav or decord.")] = "pyav",
+    refine: Annotated[Optional[bool], typer.Option("--refine/--no-refine", help="Dense second pass.")] = None,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
+) -> None:
+    """Measure grounding accuracy (R@1 at IoU 0.3/0.5/0.7, R@5 at IoU 0.5, mIoU) on annotations."""
+    with _command(quiet, verbose):
+        from clipground import api, evaluate
+
+        options = api.GroundOptions(
+            fps=fps, min_len_s=min_len, max_len_s=max_len, objective=objective, method=method,
+            span_mode=span_mode, decoder=decoder, refine=refine,
+        )
+        spec = api.ModelSpec(
+            name=model, pretrained=None if pretrained.lower() == "none" else pretrained,
+            checkpoint=checkpoint, device=device,
+        )
+        result = api.run_eval(evaluate.read_annotations(annotations), videos, options, spec, details)
+        typer.echo(json.dumps(result, indent=2))
+
+
+from clipground.cli_align import register as _register_align  # noqa: E402
+
+_register_align(app)
+
+from clipground.cli_batch import register as _register_batch  # noqa: E402
+
+_register_batch(app)

@@ -50,8 +50,8 @@ class ModelSpec:
         """A string that names the weights exactly (used in output and cache keys)."""
         if self.checkpoint:
             return f"{self.name}@{Path(self.checkpoint).resolve()}"
-        if self.name == "demo":
-            return "demo"
+        if self.name == "demo" or self.name.startswith(("local-dir:", "hf-hub:")):
+            return self.name  # these name their weights themselves; --pretrained is not used
         return f"{self.name}/{self.pretrained or 'random'}"
 
 
@@ -151,6 +151,8 @@ def _load_failure(spec: ModelSpec, exc: Exception) -> str:
     what = spec.checkpoint or (f"{spec.name} ({spec.pretrained})" if tagged else spec.name)
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     first = first if len(first) <= 200 else first[:200] + "..."
+    if "weights only load failed" in first.lower() or "invalid load key" in first.lower():
+        first = "not a valid PyTorch or safetensors checkpoint file"  # torch's advice to unpickle it is unsafe
     if spec.checkpoint:
         return f"cannot load checkpoint {what}: {first}; is it a CLIP state dict for {spec.name}?"
     return f"cannot load weights for {what}: {first}; {_HUB_HINT}"

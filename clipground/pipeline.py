@@ -6,7 +6,7 @@ import logging
 import math
 import queue
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator, Sequence, TypeVar
 
@@ -34,12 +34,14 @@ class GroundOptions:
     min_len_s: float | None = None  # shortest window; None = one sample
     max_len_s: float | None = None  # the max-length cap; None = the whole video
     objective: str = "contrast"  # see search.OBJECTIVES
-    method: str = "exact"  # see search.METHODS
+    method: str = "auto"  # "auto" (search.choose_method) or one of search.METHODS
     span_mode: str = "mean"  # how a multi-sentence span is scored; see SPAN_MODES
     top_k: int = 5  # candidates reported
     nms_iou: float = 0.3  # temporal IoU above which a lower candidate is suppressed
     decoder: str = "pyav"  # see video.DECODERS
     batch_size: int = 32  # frames per model forward pass
+    refine: bool | None = None  # second, dense pass near the boundaries; None = for long videos
+    refine_fps: float | None = None  # rate of that pass; None = every native frame
 
     def __post_init__(self) -> None:
         _positive("--fps", self.fps)
@@ -49,11 +51,13 @@ class GroundOptions:
         if self.min_len_s and self.max_len_s and self.min_len_s > self.max_len_s:
             raise UsageError(f"--min-len {self.min_len_s} is above --max-len {self.max_len_s}")
         _choice("--objective", self.objective, search.OBJECTIVES)
-        _choice("--method", self.method, search.METHODS)
+        _choice("--method", self.method, ("auto", *search.METHODS))
         _choice("--span-mode", self.span_mode, SPAN_MODES)
         _choice("--decoder", self.decoder, DECODERS)
         if self.top_k < 1 or self.batch_size < 1:
             raise UsageError(f"--top-k ({self.top_k}) and --batch-size ({self.batch_size}) must be >= 1")
+        if self.refine_fps is not None:
+            _positive("--refine-fps", self.refine_fps)
         if not 0.0 <= self.nms_iou <= 1.0:
             raise UsageError(f"--nms-iou must be within 0..1, got {self.nms_iou}")
 
@@ -96,7 +100,7 @@ def embed_video(
     progress: Progress | None = None,
 ) -> VideoEmbedding:
     """Decode `video` at `options.fps` and embed every sampled frame, chunk by chunk."""
-    sampler = _sampler(video, encoder, options)
+    sampler = _sampler(video, encoder, options, options.fps)
     expected = _expected_samples(sampler, options.fps)
     parts, times, indices, done = [], [], [], 0
     for frames in _prefetch(sampler.chunks()):
@@ -120,13 +124,21 @@ def embed_video(
     )
 
 
-def _sampler(video: str | Path, encoder: Encoder, options: GroundOptions) -> FrameSampler:
+def _sampler(
+    video: str | Path,
+    encoder: Encoder,
+    options: GroundOptions,
+    fps: float | None,
+    start_s: float | None = None,
+    end_s: float | None = None,
+) -> FrameSampler:
     from clipground.video import probe
 
     info = probe(video)
     size = encoder.input.decode_size(info.width, info.height)
     return FrameSampler(
-        video, fps=options.fps, size=size, decoder=options.decoder, chunk_size=options.batch_size
+        video, fps=fps, size=size, decoder=options.decoder, chunk_size=options.batch_size,
+        start_s=start_s, end_s=end_s,
     )
 
 
@@ -202,7 +214,30 @@ def ground(
     sentences = clean_query([query] if isinstance(query, str) else list(query))
     text = encode_query(encoder, sentences)
     embedded = embed_video(video, encoder, options, progress)
-    return ground_embedded(embedded, sentences, text, options)
+    return ground_and_refine(embedded, sentences, text, encoder, options)
+
+
+def ground_queries(
+    video: str | Path,
+    queries: Sequence[Sequence[str]],
+    encoder: Encoder,
+    options: GroundOptions = GroundOptions(),
+    progress: Progress | None = None,
+) -> list[Grounding]:
+    """Ground several queries in one video, decoding and embedding it once."""
+    cleaned = [clean_query(list(q)) for q in queries]
+    embedded = embed_video(video, encoder, options, progress)
+    return [ground_and_refine(embedded, q, encode_query(encoder, q), encoder, options) for q in cleaned]
+
+
+def ground_and_refine(
+    embedded: VideoEmbedding, sentences: Sequence[str], text: np.ndarray, encoder: Encoder, options: GroundOptions
+) -> Grounding:
+    """Search an embedded video, then refine the boundaries where `wants_refinement` says so."""
+    coarse = ground_embedded(embedded, sentences, text, options)
+    if not wants_refinement(embedded, options, len(sentences)):
+        return coarse
+    return refine_grounding(coarse, embedded, text, encoder, options)
 
 
 def ground_embedded(
@@ -235,18 +270,41 @@ def ground_embedded(
     )
 
 
+CANDIDATE_POOL = 4  # windows searched per candidate reported, before dropping nested ones
+NESTED = 0.5  # a window sharing more than this fraction of the shorter one is not a new moment
+
+
 def _windows(
     scores: np.ndarray, min_len: int, max_len: int | None, options: GroundOptions
 ) -> list[search.Window]:
-    return search.best_windows(
+    """Top-k by temporal NMS, minus windows mostly inside (or around) a better one."""
+    pool = search.best_windows(
         scores,
         min_len=min_len,
         max_len=max_len,
         objective=options.objective,
-        top_k=options.top_k,
+        top_k=options.top_k * CANDIDATE_POOL if options.top_k > 1 else 1,
         nms_iou=options.nms_iou,
-        method=options.method,
+        method=_method(options, len(scores), min_len, max_len),
     )
+    kept: list[search.Window] = []
+    for w in pool:
+        if len(kept) < options.top_k and all(_shared(w, k) <= NESTED for k in kept):
+            kept.append(w)
+    return kept
+
+
+def _shared(a: search.Window, b: search.Window) -> float:
+    """Overlap of two windows as a fraction of the shorter one."""
+    inter = min(a.end, b.end) - max(a.start, b.start) + 1
+    return max(0, inter) / min(a.length, b.length)
+
+
+def _method(options: GroundOptions, n: int, min_len: int, max_len: int | None) -> str:
+    """The search method: as asked, or where "auto" measured multiscale both exact and much faster."""
+    if options.method != "auto":
+        return options.method
+    return search.choose_method(n, min_len=min_len, max_len=max_len, objective=options.objective)
 
 
 def _lengths_in_samples(embedded: VideoEmbedding, options: GroundOptions) -> tuple[int, int | None]:
@@ -276,7 +334,8 @@ def _ordered(
         room = n - (k - i - 1) * min_len  # leave space for the sentences still to place
         scores = search.similarity(frames[start:room], row)
         w = search.best_window(
-            scores, min_len=min_len, max_len=max_len, objective=options.objective, method=options.method
+            scores, min_len=min_len, max_len=max_len, objective=options.objective,
+            method=_method(options, len(scores), min_len, max_len),
         )
         parts.append(search.Window(w.start + start, w.end + start, w.score))
         start = parts[-1].end + 1
@@ -296,4 +355,89 @@ def _moment(embedded: VideoEmbedding, window: search.Window) -> Moment:
         start_s=float(times[window.start]),
         end_s=max(end_s, float(times[window.end])),
         score=float(window.score),
+    )
+
+
+REFINE_AUTO_MIN_S = 60.0  # videos at least this long are refined unless --no-refine
+
+
+def wants_refinement(embedded: VideoEmbedding, options: GroundOptions, sentences: int = 1) -> bool:
+    """Refine when asked, or by default on long videos; never when it could not add frames."""
+    summary = embedded.summary
+    finer = (options.refine_fps or summary.native_fps) > options.fps * 1.01
+    ordered = options.span_mode == "ordered" and sentences > 1  # per-sentence windows stay coarse
+    if options.refine is False or ordered or not finer:
+        return False
+    return options.refine is True or summary.duration_s >= REFINE_AUTO_MIN_S
+
+
+def refine_grounding(
+    coarse: Grounding, embedded: VideoEmbedding, text: np.ndarray, encoder: Encoder, options: GroundOptions
+) -> Grounding:
+    """Embed frames densely within one coarse step of each candidate's boundaries and re-solve there."""
+    from clipground.refine import Curve, refine_window
+
+    margin = 1.0 / options.fps
+    spans = _merge_spans([(b - margin, b + margin) for m in coarse.candidates for b in (m.start_s, m.end_s)])
+    fine = _embed_spans(embedded.video, spans, encoder, options)
+    merged = _merge_samples(embedded, fine)
+    query = _unit(text.mean(axis=0))
+    curve = Curve(merged.times_s, embedded.summary.duration_s, search.similarity(merged.embeddings, query))
+    min_len_s = options.min_len_s or margin  # the coarse pass's shortest window: one sample
+    moments = []
+    for m in coarse.candidates:
+        w = refine_window(curve, m.start_s, m.end_s, margin, options.objective, min_len_s, options.max_len_s)
+        moments.append(m if w is None else _moment(merged, search.Window(w.first, w.last, w.score)))
+    moments.sort(key=lambda m: -m.score)  # stable: ties keep the coarse order
+    return replace(coarse, best=moments[0], candidates=tuple(moments), frames_embedded=coarse.frames_embedded + fine.count)
+
+
+@dataclass(frozen=True)
+class _FineFrames:
+    embeddings: np.ndarray
+    times_s: np.ndarray
+    indices: np.ndarray
+
+    @property
+    def count(self) -> int:
+        return len(self.indices)
+
+
+def _merge_spans(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Union of overlapping time spans, so no stretch is decoded twice."""
+    merged: list[tuple[float, float]] = []
+    for a, b in sorted((max(0.0, a), b) for a, b in spans):
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+        else:
+            merged.append((a, b))
+    return merged
+
+
+def _embed_spans(
+    video: str, spans: list[tuple[float, float]], encoder: Encoder, options: GroundOptions
+) -> _FineFrames:
+    parts, times, indices = [np.zeros((0, 0), np.float32)], [np.zeros(0)], [np.zeros(0, np.int64)]
+    for start_s, end_s in spans:
+        sampler = _sampler(video, encoder, options, options.refine_fps, start_s, end_s)
+        for frames in _prefetch(sampler.chunks()):
+            parts.append(encoder.encode_frames(frames.pixels))
+            times.append(frames.times_s)
+            indices.append(frames.indices)
+    embeddings = [p for p in parts if p.size] or [np.zeros((0, 1), np.float32)]
+    return _FineFrames(np.concatenate(embeddings), np.concatenate(times), np.concatenate(indices).astype(np.int64))
+
+
+def _merge_samples(embedded: VideoEmbedding, fine: _FineFrames) -> VideoEmbedding:
+    """Coarse and fine samples together, in time order, each native frame once."""
+    if fine.count == 0:
+        return embedded
+    indices = np.concatenate([embedded.indices, fine.indices])
+    order = np.argsort(indices, kind="stable")
+    keep = order[np.concatenate(([True], np.diff(indices[order]) > 0))]
+    return replace(
+        embedded,
+        embeddings=np.concatenate([embedded.embeddings, fine.embeddings])[keep],
+        times_s=np.concatenate([embedded.times_s, fine.times_s])[keep],
+        indices=indices[keep],
     )

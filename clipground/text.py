@@ -64,9 +64,12 @@ def read_transcript(path: str | Path) -> list[Cue]:
         raise UsageError(f"transcript {path} does not exist: check the path") from None
     except IsADirectoryError:
         raise UsageError(f"transcript {path} is a directory: pass a text, .srt or .vtt file") from None
+    except PermissionError:
+        raise UsageError(f"transcript {path}: permission denied; make it readable (chmod +r)") from None
     except (UnicodeDecodeError, OSError) as exc:
         raise UsageError(f"cannot read transcript {path}: {exc}; it must be UTF-8 text") from None
-    cues = _parse_subtitles(raw) if _TIMING.search(raw) else _parse_lines(raw)
+    subtitles = _TIMING.search(raw) or raw.lstrip().startswith("WEBVTT")  # even a cue-less VTT
+    cues = _parse_subtitles(raw) if subtitles else _parse_lines(raw)
     if not cues:
         raise UsageError(f"transcript {path} holds no sentences")
     return cues

@@ -35,8 +35,13 @@ _HEAD_FRAMES = 16  # first decoded frames compared with the packet scan before i
 _SEEK_MIN_S = 2.0  # never seek for less; below this, decoding through is cheaper
 _SEEK_MIN_GOPS = 3  # ...and only when the next target is this many (longest) GOPs ahead
 _SEEK_RETRIES = 3  # earlier keyframes tried when a seek overshoots, before decoding from the start
+_SHORT_FRAMES = 2  # the header's duration may exceed the decoded one by this many frames...
+_SHORT_FRACTION = 0.05  # ...or this fraction of it before a file is reported as cut short
 _DECORD_MAX_MEAN_DIFF = 12.0  # decord vs PyAV frame 0, mean |diff| in 0..255 (scalers differ)
 _FIX_HINT = "check that the file plays in a media player; re-export or re-download it if not"
+# FFmpeg's picture demuxers (png_pipe, jpeg_pipe, ...): a file they read is an image, and it is a
+# video only if it holds more than one frame (animated WebP); animated GIF has its own demuxer.
+_IMAGE_FORMATS = re.compile(r"^(image2|[a-z0-9]+_pipe)$")
 
 _Item = tuple[np.ndarray, float, int]  # (upright pixels (H, W, 3), time_s, native index)
 
@@ -128,6 +133,10 @@ def _open(path: Path) -> av.container.InputContainer:
         raise VideoError(f"{path}: is a directory, not a video file; pass a video file")
     try:
         return av.open(str(path), mode="r")
+    except PermissionError:
+        raise VideoError(
+            f"{path}: permission denied; make the file readable (chmod +r) or run as its owner"
+        ) from None
     except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
         raise VideoError(f"{path}: cannot be opened as a video ({exc}); {_FIX_HINT}") from exc
 
@@ -153,12 +162,20 @@ def _probe(path: Path) -> _Probe:
         tb = stream.time_base or Fraction(1, 90000)
         avg_fps = _avg_fps(stream)
         step = max(1, round(1 / (avg_fps * tb))) if avg_fps > 0 else max(1, round(0.04 / tb))
-        first = next(_timed(_decoded(container, stream, path, _Counter()), step), None)
+        timed = _timed(_decoded(container, stream, path, _Counter()), step)
+        first = next(timed, None)
         if first is None:
             raise VideoError(f"{path}: no decodable video frame; {_FIX_HINT}")
         frame, first_pts = first
+        _refuse_still_image(container.format.name, timed, path)
         info = _info(path, container, stream, frame, avg_fps, first_pts * tb)
         return _Probe(info, stream.index, tb, first_pts, step)
+
+
+def _refuse_still_image(fmt: str, rest: Iterator[Any], path: Path) -> None:
+    """A `VideoError` for a photo (an image format with no second frame in `rest`)."""
+    if _IMAGE_FORMATS.match(fmt) and next(rest, None) is None:
+        raise VideoError(f"{path}: is a still image ({fmt}), not a video; pass a video file")
 
 
 def _info(
@@ -239,6 +256,14 @@ class _Counter:
 
     def __init__(self) -> None:
         self.corrupt_packets = 0
+        self.packets = 0  # packets sent that should each show a frame (not empty or discarded)
+        self.frames = 0  # frames the decoder gave back
+        self.interlaced = 0  # ...of which interlaced
+
+    def frames_lost(self) -> bool:
+        """Fewer frames than packets: 1 packet a frame, or exactly 2 for field-coded video."""
+        fields = self.interlaced == self.frames and 2 * self.frames == self.packets
+        return self.frames < self.packets and not fields
 
 
 def _decoded(
@@ -249,6 +274,8 @@ def _decoded(
 ) -> Iterator[av.VideoFrame]:
     """Decoded frames in output order; undecodable packets are counted and skipped."""
     for packet in _demuxed(container, stream, path):
+        if packet is not None and packet.size and not packet.is_discard:
+            counter.packets += 1
         try:
             frames = packet.decode() if packet is not None else stream.decode(None)
         except av.error.FFmpegError as exc:
@@ -257,6 +284,8 @@ def _decoded(
             counter.corrupt_packets += 1  # a corrupt stretch must not end the video
             log.debug("%s: skipped an undecodable packet (%s)", path, exc)
             continue
+        counter.frames += len(frames)
+        counter.interlaced += sum(1 for frame in frames if frame.interlaced_frame)
         yield from frames
 
 
@@ -493,6 +522,8 @@ class _PyAVPass:
         self.last: tuple[int, int] | None = None  # (index, end pts) of that frame
         self.at_eof = False
         self.warned_index = False
+        self.frame_threads = True  # off once frames may have been lost (see `_lost_to_threads`)
+        self.seeked = False
 
     def run(self) -> Iterator[_Item]:
         """Each sampled frame, upright, with its time and native index."""
@@ -507,7 +538,8 @@ class _PyAVPass:
         """Open the file and decode segment after segment until the end, or a restart."""
         with _open(self.path) as container:
             stream = container.streams[self.probed.stream_index]
-            stream.thread_type = "AUTO"  # slice + frame threads: this is the hot loop
+            # Slice + frame threads: this is the hot loop.
+            stream.thread_type = "AUTO" if self.frame_threads else "SLICE"
             seek: _Seek | None = None
             while True:
                 seek = yield from self._segment(container, stream, seek)
@@ -527,6 +559,8 @@ class _PyAVPass:
         frames = _with_end(_timed(_decoded(container, stream, self.path, self.counter), step), step)
         position = -1
         for position, (frame, pts, end) in enumerate(frames):
+            if self._lost_to_threads():
+                return None
             if position == 0 and seek is not None and pts > seek.target:
                 return self._retry(seek, f"landed at pts {pts}")
             index = self._index(pts, position, from_start=seek is None)
@@ -538,10 +572,30 @@ class _PyAVPass:
             next_seek = self._next_seek(end)
             if next_seek is not None:
                 return next_seek
+        if self._lost_to_threads(at_eof=seek is None and not self.seeked):
+            return None
         if position < 0 and seek is not None:
             return self._retry(seek, "no frame came after it")
         self.at_eof = True
         return None
+
+    def _lost_to_threads(self, at_eof: bool = False) -> bool:
+        """Arrange a restart without frame threads when frames may have been lost to them.
+
+        With frame threads, FFmpeg drops the good frames still in flight when a packet fails (a
+        damaged file lost all of its frames that way), and at the cut of a truncated file it drops
+        them without any error; decoding a frame at a time (slice threads only) loses none. So:
+        restart that way after the first undecodable packet, or at the end of a pass from the start
+        that got fewer frames than packets. Frames handed out so far are kept (`done_pts`).
+        """
+        if not self.frame_threads:
+            return False
+        short = at_eof and self.counter.frames_lost()
+        if not (self.counter.corrupt_packets or short):
+            return False
+        log.debug("%s: frames may be lost to frame threads; decoding again without them", self.path)
+        self.frame_threads, self.restart = False, True
+        return True
 
     def _seek(
         self, container: av.container.InputContainer, stream: av.video.VideoStream, seek: _Seek
@@ -550,6 +604,7 @@ class _PyAVPass:
         assert self.scan is not None  # seeks are planned from the scan
         pts = int(self.scan.keyframe_pts[seek.key])
         log.debug("%s: seeking to %.3f s", self.path, self._rel(pts))
+        self.seeked = True
         try:
             container.seek(pts, stream=stream, backward=True, any_frame=False)
         except av.error.FFmpegError as exc:
@@ -584,7 +639,7 @@ class _PyAVPass:
     def _index(self, pts: int, position: int, from_start: bool) -> int:
         """Native index of the frame at `pts`: a count from the start, else its scan rank."""
         if from_start:
-            if len(self.head) < _HEAD_FRAMES:
+            if position == len(self.head) < _HEAD_FRAMES:  # once, also across restarts
                 self.head.append(pts)
             if self.scan is not None and self.trusted:
                 self.trusted = position < len(self.scan.pts) and int(self.scan.pts[position]) == pts
@@ -722,7 +777,8 @@ def _open_decord(path: Path, size: tuple[int, int]) -> tuple[Any, str | None]:
 def _first_line(exc: BaseException) -> str:
     """The first line of an exception's message (decord's run to pages of C++ context)."""
     lines = str(exc).strip().splitlines()
-    first = re.sub(r"^\[[\d:]+\]\s*\S+:\d+:\s*", "", lines[0]) if lines else ""  # C++ log prefix
+    # decord nests C++ log prefixes: "[12:00:00] file.cc:292: [12:00:00] file.cc:218: Check failed"
+    first = re.sub(r"^(?:\[[\d:]+\]\s*\S+:\d+:\s*)+", "", lines[0]) if lines else ""
     return first[:200] or type(exc).__name__
 
 
@@ -829,6 +885,7 @@ class FrameSampler:
                     done, emitted = item[2], emitted + 1
                     yield item
                 self._summary = source.summary()
+                self._warn_if_cut_short()
                 return
             except Exception as exc:  # noqa: BLE001 (decord's errors are untyped)
                 log.warning(
@@ -843,6 +900,29 @@ class FrameSampler:
         except av.error.FFmpegError as exc:  # undecodable packets are skipped; this is worse
             raise VideoError(f"{self.path}: decoding failed ({exc}); {_FIX_HINT}") from exc
         self._summary = pyav.summary()
+        self._warn_if_cut_short()
+        if self._summary.corrupt_packets:
+            log.warning(
+                "%s: skipped %d undecodable video packet(s) (the file is damaged): frames are "
+                "missing there, and frame numbers count the frames that decoded",
+                self.path,
+                self._summary.corrupt_packets,
+            )
+
+    def _warn_if_cut_short(self) -> None:
+        """Warn when the frames end well before the header's duration (a truncated download)."""
+        header, summary = self.info.duration_s, self._summary
+        if not header or summary is None or self.info.avg_fps <= 0:
+            return
+        slack = max(_SHORT_FRAMES / self.info.avg_fps, _SHORT_FRACTION * header)
+        if header - summary.duration_s > slack:
+            log.warning(
+                "%s: the video ends at %.2f s but the file's header says %.2f s: the file may be "
+                "truncated; the frames before the cut are used",
+                self.path,
+                summary.duration_s,
+                header,
+            )
 
     def _decord(self) -> _DecordPass | None:
         """A validated decord pass, or None (logged) when PyAV must do the work."""

@@ -71,14 +71,16 @@ def make_video(
     gop: int | None = None,
     options: dict[str, str] | None = None,
     audio: bool = False,
+    container_options: dict[str, str] | None = None,
 ) -> Path:
     """Write `frames` (display order, (H, W, 3) uint8) to `path`; optional explicit pts (VFR).
 
     `rotation` is the display-matrix angle as PyAV reads it back on frames (`frame.rotation`,
     counter-clockwise; -90 = the player turns the stored picture 90 degrees clockwise).
+    `container_options` go to the muxer (e.g. {"movflags": "faststart"}).
     """
     time_base = time_base or Fraction(1, fps)
-    with av.open(str(path), mode="w") as container:
+    with av.open(str(path), mode="w", options=container_options or {}) as container:
         opts = {**_CODEC_OPTIONS.get(codec, {}), **(options or {})}
         if gop is not None and codec == "libx264":
             opts.setdefault("sc_threshold", "0")  # else x264 cuts a GOP at every colour change
@@ -152,3 +154,30 @@ def real_videos_dir() -> Path:
     if not REAL_VIDEOS.is_dir():
         pytest.skip(f"real-video corpus not found at {REAL_VIDEOS}")
     return REAL_VIDEOS
+
+
+TINY_CLIP_CONFIG = Path(__file__).parent / "data" / "tiny_clip" / "open_clip_config.json"
+
+
+@pytest.fixture(scope="session")
+def tiny_clip(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A tiny open_clip architecture with seeded random weights saved beside it: a `local-dir:` model."""
+    import open_clip
+    import torch
+    from safetensors.torch import save_file
+
+    folder = tmp_path_factory.mktemp("tiny_clip")
+    (folder / "open_clip_config.json").write_text(TINY_CLIP_CONFIG.read_text())
+    torch.manual_seed(0)
+    model = open_clip.create_model(f"local-dir:{TINY_CLIP_CONFIG.parent}")
+    weights = {k: v.contiguous() for k, v in model.state_dict().items()}
+    save_file(weights, folder / "open_clip_model.safetensors")
+    return f"local-dir:{folder}"
+
+
+@pytest.fixture(autouse=True)
+def private_cache_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Commands cache embeddings by default: keep the tests' cache out of the user's home."""
+    folder = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("CLIPGROUND_CACHE_DIR", str(folder))
+    return folder

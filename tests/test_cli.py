@@ -13,7 +13,6 @@ from typer.testing import CliRunner
 from clipground.cli import app
 from conftest import make_video, solid_frames
 
-TINY_CONFIG = Path(__file__).parent / "data" / "tiny_clip" / "open_clip_config.json"
 KEYS = {
     "video", "query", "start_frame", "end_frame", "start_s", "end_s", "score", "objective", "span_mode",
     "native_fps", "num_frames", "duration_s", "sample_fps", "num_sampled", "frames_embedded", "model",
@@ -28,25 +27,10 @@ def video(tmp_path_factory) -> Path:
     return make_video(tmp_path_factory.mktemp("cli") / "clip.mp4", solid_frames(100), fps=25)
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> str:
-    """The tiny architecture with seeded random weights saved beside it, as a local-dir model."""
-    import open_clip
-    import torch
-    from safetensors.torch import save_file
-
-    folder = tmp_path_factory.mktemp("tiny_clip")
-    (folder / "open_clip_config.json").write_text(TINY_CONFIG.read_text())
-    torch.manual_seed(0)
-    model = open_clip.create_model(f"local-dir:{TINY_CONFIG.parent}")
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, folder / "open_clip_model.safetensors")
-    return f"local-dir:{folder}"
-
-
 @pytest.fixture
-def match(tiny: str):
+def match(tiny_clip: str):
     """Run `clipground match VIDEO ARGS...` with the tiny model on the CPU."""
-    return lambda video, *args: run("match", str(video), "--model", tiny, "--device", "cpu", *args)
+    return lambda video, *args: run("match", str(video), "--model", tiny_clip, "--device", "cpu", *args)
 
 
 def run(*args: str):
@@ -180,10 +164,22 @@ def test_version_and_help() -> None:
         assert result.exit_code == 0 and "Usage" in result.stdout
 
 
-def test_python_dash_m_works(tiny: str, video: Path) -> None:
+def test_python_dash_m_works(tiny_clip: str, video: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "clipground", "match", str(video), "-t", "x", "--model", tiny, "--format", "jsonl"],
+        [sys.executable, "-m", "clipground", "match", str(video), "-t", "x", "--model", tiny_clip, "--format", "jsonl"],
         capture_output=True, text=True, timeout=300,
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["video"] == str(video)
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [(["match", "v.mp4", "--fps", "fast"], "--fps"), (["match"], "Missing argument"), (["nope"], "nope"),
+     (["match", "v.mp4", "--bogus"], "--bogus")],
+)
+def test_usage_errors_from_the_console_script_are_one_line(args: list[str], needle: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "clipground", *args], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], done.stderr

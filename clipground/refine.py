@@ -1,0 +1,92 @@
+"""Boundary refinement over irregular samples: pure numpy, no I/O.
+
+After a coarse pass, frames near a candidate's boundaries are embedded densely. The merged samples
+are irregular in time, so every sample stands for the time until the next one, and window scores
+are time-weighted: the mean similarity inside a window is the integral of the piecewise-constant
+curve over the window divided by its duration (and likewise outside, for `contrast`). On a regular
+grid this equals the plain per-sample objective.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Curve:
+    """A piecewise-constant similarity curve: sample i holds from starts_s[i] to starts_s[i + 1]."""
+
+    starts_s: np.ndarray  # (N,) increasing presentation times
+    end_s: float  # when the last sample stops holding (the video's duration)
+    values: np.ndarray  # (N,) similarity
+
+    def __post_init__(self) -> None:
+        n = len(self.starts_s)
+        if n == 0 or self.values.shape != (n,):
+            raise ValueError(f"need N >= 1 samples with N values, got {n} and {self.values.shape}")
+        if np.any(np.diff(self.starts_s) <= 0) or self.end_s <= self.starts_s[-1]:
+            raise ValueError("sample times must increase and end before end_s")
+
+    @property
+    def bounds_s(self) -> np.ndarray:
+        """(N + 1,) sample boundaries: each start, then the end."""
+        return np.append(self.starts_s, self.end_s)
+
+
+@dataclass(frozen=True)
+class TimedWindow:
+    """Samples first..last (inclusive) of a `Curve`, with its time-weighted score."""
+
+    first: int
+    last: int
+    score: float
+
+
+def window_scores(curve: Curve, firsts: np.ndarray, lasts: np.ndarray, objective: str) -> np.ndarray:
+    """Time-weighted `objective` for every pair (firsts[a], lasts[b]): an (A, B) array, NaN if empty."""
+    bounds = curve.bounds_s
+    weights = np.diff(bounds)
+    offset = float(curve.values.mean())  # centred sums keep the prefix sums well conditioned
+    mass = np.concatenate(([0.0], np.cumsum(weights * (curve.values - offset))))
+    f, l = firsts[:, None], lasts[None, :]
+    length = bounds[l + 1] - bounds[f]
+    inside = mass[l + 1] - mass[f]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_in = np.where(length > 0, inside / length, np.nan) + offset
+        if objective == "mean":
+            return np.where(l >= f, mean_in, np.nan)
+        rest = bounds[-1] - bounds[0] - length
+        mean_out = (mass[-1] - inside) / rest + offset
+        # the whole video has nothing outside: it scores 0, as in search.py
+        contrast = np.where(rest > 1e-12, mean_in - mean_out, 0.0)
+        return np.where(l >= f, contrast, np.nan)
+
+
+def refine_window(
+    curve: Curve,
+    start_s: float,
+    end_s: float,
+    margin_s: float,
+    objective: str,
+    min_len_s: float = 0.0,
+    max_len_s: float | None = None,
+) -> TimedWindow | None:
+    """The best window whose boundaries lie within `margin_s` of (start_s, end_s), or None."""
+    bounds = curve.bounds_s
+    firsts = np.flatnonzero(np.abs(bounds[:-1] - start_s) <= margin_s)
+    lasts = np.flatnonzero(np.abs(bounds[1:] - end_s) <= margin_s)
+    if len(firsts) == 0 or len(lasts) == 0:
+        return None
+    scores = window_scores(curve, firsts, lasts, objective)
+    length = bounds[lasts[None, :] + 1] - bounds[firsts[:, None]]
+    tolerance = 1e-9
+    scores[length < min_len_s - tolerance] = np.nan
+    if max_len_s is not None:
+        scores[length > max_len_s + tolerance] = np.nan
+    if np.all(np.isnan(scores)):
+        return None
+    # nanargmax takes the first maximum: the earliest start, then the earliest end.
+    a, b = np.unravel_index(int(np.nanargmax(scores)), scores.shape)
+    return TimedWindow(int(firsts[a]), int(lasts[b]), float(scores[a, b]))

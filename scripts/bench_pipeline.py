@@ -1,0 +1,193 @@
+"""Pipeline speed, two-pass accuracy, memory and the naive baseline, measured in one run.
+
+    python scripts/bench_pipeline.py [--parts overhead,refine,memory,naive] [--work DIR] [--quick]
+
+overhead  end-to-end `ground` time / model-forward time alone for the same frames (ViT-B-32, random
+          weights: the same cost as real ones), on a 5-minute 640x360 video and a 1-minute 1080p one.
+refine    two-pass (1 frame/s, then every frame near the boundaries) vs dense (every frame): frames
+          embedded on a 10-minute video, and boundary agreement on the demo benchmark's queries.
+memory    peak RSS of `clipground match` on a 1-minute and a 30-minute video, same settings.
+naive     scripts/baseline_naive.py vs `clipground match` on the same 5-minute video (demo model):
+          wall time and IoU with the ground truth.
+Videos are generated in the demo domain (clipground.demo.render) under --work and reused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from clipground.demo.render import Segment, encode_h264, random_scene, render_frame  # noqa: E402
+from clipground.model import ModelSpec, load_encoder  # noqa: E402
+from clipground.pipeline import GroundOptions, ground  # noqa: E402
+
+CLASSES = [("circle", "red"), ("square", "blue"), ("triangle", "yellow"), ("cross", "green"),
+           ("circle", "purple"), ("square", "orange"), ("triangle", "cyan"), ("cross", "white")]
+
+
+def make_video(path: Path, seconds: float, size: tuple[int, int], fps: int, seed: int = 0) -> list[dict]:
+    """Segments of 5-40 s (objects and background-only gaps); each scene rendered a few times, cycled."""
+    if path.exists() and path.with_suffix(".json").exists():
+        return json.loads(path.with_suffix(".json").read_text())
+    rng = np.random.default_rng(seed)
+    segments, t, k = [], 0.0, 0
+    while t < seconds - 1e-9:
+        duration = min(float(rng.integers(5, 41)), seconds - t)
+        shape, colour = CLASSES[k % len(CLASSES)] if k % 2 else (None, None)
+        segments.append(Segment(duration, shape, colour))
+        t, k = t + duration, k + 1
+    truth: list[dict] = []
+
+    def generate():
+        start = 0
+        for seg in segments:
+            scene = random_scene(rng, seg.shape, seg.colour)
+            pool = [render_frame(rng, size[0], size[1], scene) for _ in range(4)]
+            n = round(seg.duration_s * fps)
+            truth.append({"caption": f"a {seg.colour} {seg.shape}" if seg.shape else None,
+                          "start_s": start / fps, "end_s": (start + n) / fps})
+            start += n
+            for i in range(n):
+                yield pool[i % len(pool)]
+
+    encode_h264(path, generate(), fps, crf=30)
+    path.with_suffix(".json").write_text(json.dumps(truth))
+    return truth
+
+
+def overhead(work: Path, quick: bool) -> dict:
+    import torch
+
+    encoder = load_encoder(ModelSpec(name="ViT-B-32", pretrained=None, device="cpu"))
+    out = {}
+    cases = [("5min_640x360", 300, (640, 360)), ("1min_1920x1080", 60, (1920, 1080))]
+    for name, seconds, size in cases:
+        seconds = seconds // 10 if quick else seconds
+        video = work / f"{name}.mp4"
+        make_video(video, seconds, size, fps=25)
+        t0 = time.perf_counter()
+        g = ground(video, "a red circle", encoder, GroundOptions(fps=2, refine=False))
+        t_match = time.perf_counter() - t0
+        x = torch.randn(g.num_sampled, 3, 224, 224)
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            for i in range(0, len(x), 32):
+                encoder.model.encode_image(x[i : i + 32])
+        t_model = time.perf_counter() - t0
+        out[name] = {"frames": g.num_sampled, "match_s": round(t_match, 2), "model_forward_s": round(t_model, 2),
+                     "ratio": round(t_match / t_model, 3)}
+        print(f"overhead {name}: {out[name]}", file=sys.stderr)
+    return out
+
+
+def _windows_agree(a, b, step: float) -> bool:
+    return abs(a.start_s - b.start_s) <= step + 1e-6 and abs(a.end_s - b.end_s) <= step + 1e-6
+
+
+def refine(work: Path, quick: bool) -> dict:
+    encoder = load_encoder(ModelSpec(name="demo", device="cpu"))
+    seconds = 60 if quick else 600
+    video = work / f"{seconds}s_640x360.mp4"
+    truth = make_video(video, seconds, (640, 360), fps=25, seed=1)
+    query = next(t["caption"] for t in truth if t["caption"])
+    two = ground(video, query, encoder, GroundOptions(fps=1, refine=True, min_len_s=1))
+    dense = ground(video, query, encoder, GroundOptions(fps=25, refine=False, min_len_s=1))
+    out = {"long_video": {"seconds": seconds, "native_frames": two.num_frames,
+                          "two_pass_embedded": two.frames_embedded, "dense_embedded": dense.frames_embedded,
+                          "fraction": round(two.frames_embedded / dense.frames_embedded, 4),
+                          "agree": _windows_agree(two.best, dense.best, 1 / 25)}}
+    print(f"refine long video: {out['long_video']}", file=sys.stderr)
+    out["benchmark"] = _benchmark_agreement(work, encoder, quick)
+    return out
+
+
+def _benchmark_agreement(work: Path, encoder, quick: bool) -> dict:
+    bench = work / "benchmark"
+    if not (bench / "annotations.jsonl").exists():
+        subprocess.run([sys.executable, str(ROOT / "scripts" / "make_benchmark.py"), str(bench)], check=True)
+    items = [json.loads(line) for line in (bench / "annotations.jsonl").read_text().splitlines()]
+    items = items[:20] if quick else items
+    agree = 0
+    for item in items:
+        video = bench / "videos" / item["video"]
+        dense = ground(video, item["query"], encoder, GroundOptions(fps=1000.0, refine=False, min_len_s=1))  # every frame
+        two = ground(video, item["query"], encoder, GroundOptions(fps=1, refine=True, min_len_s=1))
+        agree += _windows_agree(two.best, dense.best, 1 / dense.native_fps)
+    result = {"queries": len(items), "within_one_fine_step": agree, "rate": round(agree / len(items), 4)}
+    print(f"refine benchmark agreement: {result}", file=sys.stderr)
+    return result
+
+
+def memory(work: Path, quick: bool) -> dict:
+    out = {}
+    for minutes in (1, 3 if quick else 30):
+        video = work / f"mem_{minutes}min.mp4"
+        make_video(video, minutes * 60, (320, 180), fps=10, seed=minutes)
+        code = (
+            "import resource, sys; from clipground.cli import app\n"
+            "try: app(sys.argv[1:], standalone_mode=False)\n"
+            "finally: print('maxrss_kb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", code, "match", str(video), "-t", "a red circle", "--model", "demo", "-q",
+             "--no-refine"], capture_output=True, text=True, check=True,
+        )
+        rss = int(done.stderr.split("maxrss_kb")[-1].split()[0]) / 1024
+        out[f"{minutes}min_peak_rss_mib"] = round(rss, 1)
+        print(f"memory {minutes} min: {rss:.1f} MiB", file=sys.stderr)
+    first, second = out.values()
+    out["ratio"] = round(second / first, 3)
+    return out
+
+
+def naive(work: Path, quick: bool) -> dict:
+    seconds = 60 if quick else 300
+    video = work / f"naive_{seconds}s.mp4"
+    truth = make_video(video, seconds, (640, 360), fps=25, seed=2)
+    target = next(t for t in truth if t["caption"])
+    runs = {}
+    for name, cmd in (
+        ("naive", [sys.executable, str(ROOT / "scripts" / "baseline_naive.py"), str(video), "--text",
+                   target["caption"], "--model", "demo", "--min-len", "1"]),
+        ("clipground", [sys.executable, "-m", "clipground", "match", str(video), "-t", target["caption"],
+                        "--model", "demo", "--min-len", "1", "--refine", "-q", "-f", "jsonl"]),
+    ):
+        t0 = time.perf_counter()
+        done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        wall = time.perf_counter() - t0
+        rec = json.loads(done.stdout.strip().splitlines()[-1])
+        iou = _iou((rec["start_s"], rec["end_s"]), (target["start_s"], target["end_s"]))
+        runs[name] = {"wall_s": round(wall, 2), "iou": round(iou, 4), "start_s": rec["start_s"], "end_s": rec["end_s"]}
+        print(f"naive comparison {name}: {runs[name]}", file=sys.stderr)
+    runs["speedup"] = round(runs["naive"]["wall_s"] / runs["clipground"]["wall_s"], 2)
+    return runs
+
+
+def _iou(a, b) -> float:
+    inter = max(0.0, min(a[1], b[1]) - max(a[0], b[0]))
+    return inter / (max(a[1], b[1]) - min(a[0], b[0]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parts", default="overhead,refine,memory,naive")
+    parser.add_argument("--work", type=Path, default=ROOT / "bench_out")
+    parser.add_argument("--quick", action="store_true", help="small sizes, to check the script runs")
+    args = parser.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    parts = {"overhead": overhead, "refine": refine, "memory": memory, "naive": naive}
+    results = {name: parts[name](args.work, args.quick) for name in args.parts.split(",")}
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,360 @@
+"""Train the demo CLIP (a small open_clip model) from scratch on rendered coloured-shape frames.
+
+Frames go through the same path as at inference: rendered at video resolution (16:9 or 4:3),
+encoded as H.264 yuv420p at a random CRF, decoded with PyAV and squashed to S x S with
+`frame.reformat(S, S, format="rgb24", interpolation="AREA")`, exactly what clipground's decoder does.
+A bank of such frames is rendered once (both CPU cores) and cached as uint8, so training spends its
+time in the model, not in the renderer.
+
+Objective: CLIP's symmetric InfoNCE over the N x N cosine-similarity matrix scaled by a learned
+temperature, with soft targets: pairs of the same class (colour + shape, or "nothing") are positives.
+
+    python scripts/train_demo_model.py                 # train, write clipground/demo/model/
+    python scripts/train_demo_model.py --eval-only     # zero-shot accuracy of the shipped model
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import logging
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+
+from clipground.demo import render as R
+
+log = logging.getLogger("train_demo_model")
+
+MODEL_DIR = Path(__file__).resolve().parents[1] / "clipground" / "demo" / "model"
+MEAN = (0.48145466, 0.4578275, 0.40821073)  # CLIP's; any fixed values work for a from-scratch model
+STD = (0.26862954, 0.26130258, 0.27577711)
+# (width, height, weight): mostly 16:9, sometimes 4:3, as the pipeline sees them
+RESOLUTIONS = ((640, 360, 0.55), (854, 480, 0.15), (480, 360, 0.15), (640, 480, 0.15))
+NOTHING_FRACTION = 0.08  # share of background-only frames in the training bank
+N_CLASSES = len(R.class_names()) + 1  # 32 object classes, then "nothing" as the last one
+
+
+@dataclass(frozen=True)
+class BankSpec:
+    """How a bank of training or evaluation frames is rendered; also its cache key."""
+
+    seed: int
+    n_chunks: int
+    image_size: int
+    scenes_per_chunk: int = 32  # scenes encoded together as one video
+    frames_per_scene: int = 3  # consecutive frames of one (possibly moving) scene at 10 fps
+    balanced: bool = False  # True: scenes cycle through all 33 classes (evaluation)
+    crf_range: tuple[int, int] = (23, 38)  # x264 CRF drawn per chunk: mild to strong artefacts
+    distractor_p: float = 0.35
+    moving_p: float = 0.5
+
+    def key(self) -> str:
+        """A short hash of the spec and of the renderer's source, for the cache file name."""
+        src = Path(R.__file__).read_bytes()
+        return hashlib.sha1(json.dumps(asdict(self)).encode() + src).hexdigest()[:12]
+
+
+def model_config(args: argparse.Namespace) -> dict:
+    """The open_clip config JSON: architecture as data, plus the preprocessing contract."""
+    model_cfg = {
+        "embed_dim": args.embed_dim,
+        "vision_cfg": {"image_size": args.image_size, "layers": args.layers, "width": args.width,
+                       "head_width": 64},
+        "text_cfg": {"context_length": args.context_length, "vocab_size": 49408,
+                     "width": args.text_width, "heads": 4, "layers": args.text_layers},
+    }
+    preprocess_cfg = {"size": args.image_size, "mean": list(MEAN), "std": list(STD),
+                      "interpolation": "bicubic", "resize_mode": "squash"}
+    return {"model_cfg": model_cfg, "preprocess_cfg": preprocess_cfg}
+
+
+def chunk_labels(rng: np.random.Generator, spec: BankSpec, chunk: int) -> list[int]:
+    """Class index per scene of a chunk; N_CLASSES - 1 means background only."""
+    n_obj = N_CLASSES - 1
+    if spec.balanced:
+        return [(chunk * spec.scenes_per_chunk + i) % N_CLASSES for i in range(spec.scenes_per_chunk)]
+    nothing = rng.uniform(size=spec.scenes_per_chunk) < NOTHING_FRACTION
+    objects = rng.integers(0, n_obj, spec.scenes_per_chunk)
+    return np.where(nothing, n_obj, objects).tolist()
+
+
+def render_chunk(spec: BankSpec, chunk: int) -> tuple[np.ndarray, np.ndarray]:
+    """Render, H.264 round-trip and squash one chunk: (n, S, S, 3) uint8 frames and (n,) labels."""
+    import av
+
+    rng = np.random.default_rng([spec.seed, chunk])
+    w, h, _ = RESOLUTIONS[rng.choice(len(RESOLUTIONS), p=[r[2] for r in RESOLUTIONS])]
+    labels = chunk_labels(rng, spec, chunk)
+    frames = [f for label in labels for f in _scene_frames(rng, spec, label, w, h)]
+    buf = io.BytesIO()
+    R.encode_h264(buf, frames, fps=10, crf=int(rng.integers(*spec.crf_range, endpoint=True)))
+    buf.seek(0)
+    s = spec.image_size
+    with av.open(buf) as container:
+        out = [f.reformat(s, s, format="rgb24", interpolation="AREA").to_ndarray()
+               for f in container.decode(video=0)]
+    return np.stack(out), np.repeat(np.array(labels, dtype=np.int64), spec.frames_per_scene)
+
+
+def _scene_frames(
+    rng: np.random.Generator, spec: BankSpec, label: int, w: int, h: int
+) -> list[np.ndarray]:
+    names = R.class_names()
+    shape, colour = names[label] if label < len(names) else (None, None)
+    scene = R.random_scene(rng, shape, colour, distractor=bool(rng.uniform() < spec.distractor_p),
+                           moving=bool(rng.uniform() < spec.moving_p))
+    t0 = float(rng.uniform(0, 5))
+    return [R.render_frame(rng, w, h, scene, t0 + i / 10) for i in range(spec.frames_per_scene)]
+
+
+def _render_chunk_star(job: tuple[BankSpec, int]) -> tuple[np.ndarray, np.ndarray]:
+    return render_chunk(*job)
+
+
+def load_bank(spec: BankSpec, cache_dir: Path | None, workers: int) -> tuple[np.ndarray, np.ndarray]:
+    """Render a bank (in worker processes, deterministic per chunk) or load it from the cache."""
+    path = cache_dir / f"bank-{spec.image_size}-{spec.key()}.npz" if cache_dir else None
+    if path is not None and path.exists():
+        data = np.load(path)
+        return data["images"], data["labels"]
+    t0 = time.time()
+    jobs = [(spec, c) for c in range(spec.n_chunks)]
+    with get_context("spawn").Pool(workers) as pool:
+        parts = pool.map(_render_chunk_star, jobs, chunksize=1)  # keeps chunk order: deterministic
+    images = np.concatenate([p[0] for p in parts])
+    labels = np.concatenate([p[1] for p in parts])
+    log.info("rendered %d frames at %d px in %.0f s", len(labels), spec.image_size, time.time() - t0)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, images=images, labels=labels)
+    return images, labels
+
+
+def class_captions() -> list[list[str]]:
+    """Caption variants per class index, "nothing" last."""
+    return [R.caption_variants(s, c) for s, c in R.class_names()] + [list(R.NOTHING_CAPTIONS)]
+
+
+def to_pixels(images: np.ndarray, mean, std):  # noqa: ANN001, ANN201
+    """uint8 (B, S, S, 3) -> normalised float (B, 3, S, S), channels_last in memory."""
+    import torch
+
+    x = torch.from_numpy(images).float().div_(255.0)  # (B, S, S, 3)
+    x = (x - torch.tensor(mean)) / torch.tensor(std)
+    return x.permute(0, 3, 1, 2)  # a channels_last view, no copy
+
+
+def soft_clip_loss(img, txt, logit_scale, labels):  # noqa: ANN001, ANN201
+    """Symmetric InfoNCE where every same-class pair is a positive (targets spread over them)."""
+    import torch.nn.functional as F
+
+    logits = logit_scale * img @ txt.T  # (B, B)
+    same = (labels[:, None] == labels[None, :]).float()  # (B, B), symmetric
+    targets = same / same.sum(dim=1, keepdim=True)
+    loss_i = F.cross_entropy(logits, targets)
+    loss_t = F.cross_entropy(logits.T, targets)
+    return (loss_i + loss_t) / 2
+
+
+def training_progress(step: int, steps: int, elapsed_s: float, max_minutes: float | None) -> float:
+    """Fraction of training done: by steps, or by wall time when a budget is set and binds first."""
+    by_steps = step / steps
+    return by_steps if max_minutes is None else max(by_steps, elapsed_s / (60 * max_minutes))
+
+
+def lr_at(progress: float, warmup: float, peak: float) -> float:
+    """Linear warm-up over the first `warmup` of training, then cosine decay to 2% of the peak."""
+    if progress < warmup:
+        return peak * max(progress, 1e-3) / warmup
+    p = (progress - warmup) / max(1e-9, 1 - warmup)
+    return peak * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(p, 1.0))))
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    """Zero-shot accuracies on an evaluation bank."""
+
+    top1_32: float  # object frames, argmax over the 32 canonical captions
+    top1_33: float  # all frames, argmax over the 32 captions plus "an empty background"
+    n_frames: int
+
+
+def zero_shot_accuracy(model, tokenizer, images, labels, mean, std) -> Accuracy:  # noqa: ANN001
+    """Classify frames by their most similar canonical caption."""
+    import torch
+
+    texts = [R.caption(s, c) for s, c in R.class_names()] + [R.NOTHING_CAPTIONS[0]]
+    model.eval()
+    with torch.no_grad():
+        t = model.encode_text(tokenizer(texts), normalize=True)  # (33, D)
+        feats = [model.encode_image(to_pixels(images[i:i + 256], mean, std), normalize=True)
+                 for i in range(0, len(images), 256)]
+        sims = torch.cat(feats) @ t.T  # (N, 33)
+    labels_t = torch.from_numpy(labels)
+    obj = labels_t < N_CLASSES - 1
+    acc32 = (sims[obj, :-1].argmax(1) == labels_t[obj]).float().mean().item()
+    acc33 = (sims.argmax(1) == labels_t).float().mean().item()
+    return Accuracy(acc32, acc33, len(labels))
+
+
+def build_model(cfg: dict):  # noqa: ANN201
+    """A randomly initialised open_clip CLIP from the config."""
+    import open_clip
+
+    return open_clip.CLIP(**cfg["model_cfg"])
+
+
+def param_groups(model, weight_decay: float) -> list[dict]:  # noqa: ANN001
+    """No weight decay on gains, biases, norms, embeddings' scale and the temperature."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (no_decay if p.ndim < 2 or "logit_scale" in name else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def train(args: argparse.Namespace, cfg: dict, bank, eval_bank):  # noqa: ANN001, ANN201
+    """The training loop; returns the trained model in eval mode."""
+    import open_clip
+    import torch
+
+    torch.manual_seed(args.seed)
+    model = build_model(cfg).to(memory_format=torch.channels_last)
+    tokenizer = open_clip.get_tokenizer("RN50", context_length=args.context_length)
+    caps = class_captions()
+    n_var = max(len(c) for c in caps)
+    tokens = torch.stack([tokenizer([c[i % len(c)] for i in range(n_var)]) for c in caps])  # (33, V, L)
+    opt = torch.optim.AdamW(param_groups(model, args.weight_decay), lr=args.lr, betas=(0.9, 0.98))
+    gen = torch.Generator().manual_seed(args.seed)
+    images, labels = bank
+    mean, std = cfg["preprocess_cfg"]["mean"], cfg["preprocess_cfg"]["std"]
+    t0, best = time.time(), -1.0
+    for step in range(args.steps):
+        done = training_progress(step, args.steps, time.time() - t0, args.max_minutes)
+        if done >= 1.0:
+            log.info("time budget of %.0f min reached at step %d", args.max_minutes, step)
+            break
+        for g in opt.param_groups:
+            g["lr"] = lr_at(done, args.warmup / args.steps, args.lr)
+        idx = torch.randint(0, len(labels), (args.batch_size,), generator=gen)
+        x = to_pixels(images[idx.numpy()], mean, std)
+        flip = torch.rand(args.batch_size, generator=gen) < 0.5  # all four shapes are mirror-symmetric
+        x = torch.where(flip[:, None, None, None], x.flip(3), x).contiguous(memory_format=torch.channels_last)
+        y = torch.from_numpy(labels[idx.numpy()])
+        var = torch.randint(0, n_var, (args.batch_size,), generator=gen)
+        model.train()
+        img = model.encode_image(x, normalize=True)
+        txt = model.encode_text(tokens[y, var], normalize=True)
+        loss = soft_clip_loss(img, txt, model.logit_scale.exp(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            model.logit_scale.clamp_(0, math.log(100))
+        if step % 50 == 0:
+            log.info("step %d/%d loss %.4f scale %.1f lr %.2e  %.0f s", step, args.steps, loss.item(),
+                     model.logit_scale.exp().item(), opt.param_groups[0]["lr"], time.time() - t0)
+        if args.eval_every and (step + 1) % args.eval_every == 0:
+            acc = zero_shot_accuracy(model, tokenizer, *eval_bank, mean, std)
+            log.info("step %d eval %s", step + 1, acc)
+            if acc.top1_32 > best:  # keep the best weights so far in --out: a run cut short still ships
+                best = acc.top1_32
+                save_model(model, cfg, args.out)
+    model.eval()
+    return model
+
+
+def save_model(model, cfg: dict, out_dir: Path) -> None:  # noqa: ANN001
+    """Write open_clip_config.json and an fp16 open_clip_model.safetensors (the local-dir layout)."""
+    from safetensors.torch import save_file
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state = {k: (v.half() if v.is_floating_point() else v).contiguous()
+             for k, v in model.state_dict().items()}
+    save_file(state, str(out_dir / "open_clip_model.safetensors"))
+    (out_dir / "open_clip_model.safetensors").chmod(0o644)  # safetensors writes 0600; this ships
+    (out_dir / "open_clip_config.json").write_text(json.dumps(cfg, indent=2) + "\n")
+
+
+def eval_spec(seed: int, n_chunks: int, image_size: int) -> BankSpec:
+    """Fresh evaluation frames: one frame per scene, classes (and "nothing") balanced."""
+    return BankSpec(seed, n_chunks, image_size, scenes_per_chunk=64, frames_per_scene=1, balanced=True)
+
+
+def evaluate_dir(model_dir: Path, spec: BankSpec, cache_dir: Path | None, workers: int) -> Accuracy:
+    """Load a model directory exactly as clipground does (local-dir:) and measure its accuracy."""
+    import open_clip
+
+    name = "local-dir:" + str(model_dir)
+    model, _, _ = open_clip.create_model_and_transforms(name)
+    tokenizer = open_clip.get_tokenizer(name)
+    cfg = json.loads((model_dir / "open_clip_config.json").read_text())
+    images, labels = load_bank(spec, cache_dir, workers)
+    pre = cfg["preprocess_cfg"]
+    return zero_shot_accuracy(model, tokenizer, images, labels, pre["mean"], pre["std"])
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", type=Path, default=MODEL_DIR, help="model directory to write")
+    p.add_argument("--eval-only", action="store_true", help="only evaluate the model in --out")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--eval-seed", type=int, default=12345, help="seed of the fresh evaluation frames")
+    p.add_argument("--eval-chunks", type=int, default=32, help="32 chunks x 64 frames = 2048 frames")
+    p.add_argument("--bank-chunks", type=int, default=400, help="chunks of 96 frames to render")
+    p.add_argument("--cache-dir", type=Path, default=None, help="cache rendered banks here")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--image-size", type=int, default=128)
+    p.add_argument("--width", type=int, default=16, help="ModifiedResNet width")
+    p.add_argument("--layers", type=int, nargs=4, default=[1, 1, 1, 1])
+    p.add_argument("--embed-dim", type=int, default=64)
+    p.add_argument("--text-width", type=int, default=64)
+    p.add_argument("--text-layers", type=int, default=2)
+    p.add_argument("--context-length", type=int, default=16)
+    p.add_argument("--steps", type=int, default=5000)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--warmup", type=int, default=150)
+    p.add_argument("--weight-decay", type=float, default=0.05)
+    p.add_argument("--eval-every", type=int, default=500)
+    p.add_argument("--max-minutes", type=float, default=None,
+                   help="wall-time budget: the schedule anneals by time when it binds (not deterministic)")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Train and save the demo model, or evaluate the saved one; prints the accuracy as JSON."""
+    import torch
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    if args.eval_only:
+        size = json.loads((args.out / "open_clip_config.json").read_text())["preprocess_cfg"]["size"]
+        acc = evaluate_dir(args.out, eval_spec(args.eval_seed, args.eval_chunks, size), args.cache_dir, args.workers)
+        print(json.dumps(asdict(acc)))
+        return 0
+    cfg = model_config(args)
+    bank = load_bank(BankSpec(args.seed, args.bank_chunks, args.image_size), args.cache_dir, args.workers)
+    spec = eval_spec(args.eval_seed, args.eval_chunks, args.image_size)
+    eval_bank = load_bank(spec, args.cache_dir, args.workers)
+    t0 = time.time()
+    model = train(args, cfg, bank, eval_bank)
+    log.info("trained in %.1f min", (time.time() - t0) / 60)
+    save_model(model, cfg, args.out)
+    acc = evaluate_dir(args.out, spec, args.cache_dir, args.workers)
+    print(json.dumps(asdict(acc) | {"train_minutes": round((time.time() - t0) / 60, 1)}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,368 @@
+"""Batch jobs end to end: corrupt videos, crashes and hangs, resume after kill -9, search, embed.
+
+The tiny random-weight model stands in for CLIP. Worker processes fork from one forkserver per
+test session, so only the first test that needs workers pays for importing torch there.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import make_video, solid_frames
+from typer.testing import CliRunner
+
+from clipground import batch
+from clipground.cli import app
+from clipground.model import ModelSpec
+from clipground.pipeline import GroundOptions, VideoEmbedding, embed_video
+from clipground.video import DecodeSummary
+
+GOOD = [f"v{i}.mp4" for i in range(6)]
+BAD = ["bad.mp4", "empty.mp4", "trunc.mp4"]
+runner = CliRunner()
+
+
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory) -> Path:
+    """Six good clips (one in a subfolder), three broken files and a non-video."""
+    root = tmp_path_factory.mktemp("library")
+    (root / "sub").mkdir()
+    for i, name in enumerate(GOOD):
+        folder = root / "sub" if i == 5 else root
+        make_video(folder / name, solid_frames(40 + 10 * i), fps=20)
+    (root / "bad.mp4").write_bytes(b"this is not a video\n" * 50)
+    (root / "empty.mp4").write_bytes(b"")
+    whole = (root / "v3.mp4").read_bytes()
+    (root / "trunc.mp4").write_bytes(whole[: len(whole) // 4])
+    (root / "notes.txt").write_text("not a video, not picked up\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture
+def cli(tiny_clip: str, cache_dir: Path):
+    """Run a batch command with the tiny model on the CPU and the module's cache."""
+
+    def invoke(command: str, *args: str, input: str | None = None):
+        extra = ["--model", tiny_clip, "--device", "cpu", "--cache-dir", str(cache_dir)]
+        return runner.invoke(app, [command, *args, *extra], input=input)
+
+    return invoke
+
+
+def _lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def _paths(library: Path, names: list[str]) -> set[str]:
+    return {str(library / ("sub" if n == "v5.mp4" else "") / n) for n in names}
+
+
+@pytest.fixture(scope="module")
+def first_run(library: Path, tiny_clip: str, cache_dir: Path, tmp_path_factory) -> tuple[object, Path]:
+    """`batch` over the whole folder with two queries: the cache starts empty."""
+    queries = tmp_path_factory.mktemp("q") / "queries.txt"
+    queries.write_text("a red square\n\nsomething green\n")
+    out = queries.parent / "out.jsonl"
+    args = [
+        "batch",
+        str(library),
+        "--queries",
+        str(queries),
+        "--output",
+        str(out),
+        "--model",
+        tiny_clip,
+        "--device",
+        "cpu",
+        "--cache-dir",
+        str(cache_dir),
+    ]
+    return runner.invoke(app, args), out
+
+
+def test_batch_answers_good_videos_and_records_bad_ones(first_run, library: Path) -> None:
+    result, out = first_run
+    assert result.exit_code == 1, result.stderr  # some items failed, the others completed
+    assert result.stdout == ""  # everything went to --output
+    records = _lines(out.read_text())
+    answers = [r for r in records if "error" not in r]
+    errors = [r for r in records if "error" in r]
+    assert {(r["video"], r["id"]) for r in answers} == {
+        (v, q) for v in _paths(library, GOOD) for q in ("q0", "q1")
+    }
+    assert len(answers) == 12
+    assert {r["query"][0] for r in answers} == {"a red square", "something green"}
+    for r in answers:
+        assert 0 <= r["start_frame"] <= r["end_frame"] < r["num_frames"] and r["candidates"]
+    assert {r["video"] for r in errors} == _paths(library, BAD) and len(errors) == 3
+    for r in errors:
+        assert set(r) == {"video", "error"} and set(r["error"]) == {"type", "message"}
+        assert r["video"] in r["error"]["message"]
+
+
+def test_embed_reports_cached_videos(cli, library: Path, first_run) -> None:
+    result = cli("embed", str(library), "--glob", "v*.mp4")
+    assert result.exit_code == 0, result.stderr
+    lines = _lines(result.stdout)
+    assert {r["video"] for r in lines} == _paths(library, GOOD)
+    assert all(r["cached"] is True and r["frames"] > 0 and r["seconds"] >= 0 for r in lines)
+    assert cli("embed", str(library), "--glob", "v*.mp4", "--quiet").stdout == ""
+
+
+def test_resume_keeps_answers_and_retries_errors(cli, library: Path, first_run) -> None:
+    _, out = first_run
+    before = _lines(out.read_text())
+    queries = out.parent / "queries.txt"
+    result = cli("batch", str(library), "--queries", str(queries), "--output", str(out), "--resume")
+    assert result.exit_code == 1  # the broken files fail again
+    after = _lines(out.read_text())
+    assert [r for r in after if "error" not in r] == [r for r in before if "error" not in r]
+    assert sorted(r["video"] for r in after if "error" in r) == sorted(_paths(library, BAD))
+
+
+def test_search_ranks_windows_across_the_library(cli, library: Path, first_run) -> None:
+    result = cli(
+        "search", str(library), "--glob", "v*.mp4", "--text", "a red square", "--top-k", "4"
+    )
+    assert result.exit_code == 0, result.stderr
+    hits = _lines(result.stdout)
+    assert [h["rank"] for h in hits] == [1, 2, 3, 4]
+    scores = [h["score"] for h in hits]
+    assert scores == sorted(scores, reverse=True)
+    _, out = first_run
+    best = max(
+        (r for r in _lines(out.read_text()) if r.get("id") == "q0"), key=lambda r: r["score"]
+    )
+    assert (hits[0]["video"], hits[0]["start_frame"], hits[0]["score"]) == (
+        best["video"],
+        best["start_frame"],
+        best["score"],
+    )
+
+
+def test_fail_fast_stops_at_the_first_failure(cli, library: Path) -> None:
+    broken = [str(library / "bad.mp4"), str(library / "empty.mp4")]
+    assert len(_lines(cli("batch", *broken, "-t", "x").stdout)) == 2
+    result = cli("batch", *broken, "-t", "x", "--fail-fast")
+    assert result.exit_code == 1
+    assert [r["video"] for r in _lines(result.stdout)] == broken[:1]
+
+
+def test_queries_from_stdin_as_json_lines(cli, library: Path) -> None:
+    video = str(library / "v0.mp4")
+    lines = [
+        json.dumps({"id": "door", "query": ["he opens the door.", "he walks in."], "video": video}),
+        json.dumps({"query": "anything"}),
+    ]
+    result = cli("batch", str(library / "v1.mp4"), "--queries", "-", input="\n".join(lines) + "\n")
+    assert result.exit_code == 0, result.stderr
+    got = {(r["video"], r["id"]) for r in _lines(result.stdout)}
+    assert got == {(video, "door"), (video, "q1"), (str(library / "v1.mp4"), "q1")}
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["-t", "x", "--queries", "q.txt"], "--text"),
+        ([], "--text"),
+        (["-t", "x", "--resume"], "--output"),
+        (["--queries", "-"], "not JSON"),
+        (["-t", "x", "--workers", "0"], "--workers"),
+    ],
+)
+def test_usage_errors(cli, library: Path, args: list[str], needle: str) -> None:
+    result = cli("batch", str(library / "v0.mp4"), *args, input='{"query": "x"}\n{oops\n')
+    assert result.exit_code == 2, result.stderr
+    assert result.stdout == "" and needle in result.stderr
+
+
+def test_every_command_has_help() -> None:
+    for command in (
+        ["embed"],
+        ["batch"],
+        ["search"],
+        ["cache"],
+        ["cache", "info"],
+        ["cache", "clear"],
+    ):
+        result = runner.invoke(app, [*command, "--help"])
+        assert result.exit_code == 0 and "Usage" in result.stdout
+
+
+def test_find_videos_recurses_by_extension_or_glob(library: Path) -> None:
+    found = batch.find_videos([str(library)])
+    assert set(found) == _paths(library, GOOD + BAD)
+    assert set(batch.find_videos([str(library)], glob="v[0-2].mp4")) == _paths(library, GOOD[:3])
+    assert batch.find_videos([str(library / "missing.mp4")]) == [str(library / "missing.mp4")]
+
+
+# ---------------------------------------------------------------------------------------------
+# Resume after kill -9
+
+
+def _run_cli(args: list[str], stderr_path: str) -> None:
+    """In a child process: run the CLI (its stdout is not used: results go to --output)."""
+    with open(stderr_path, "w") as sys.stderr:
+        try:
+            app(args, standalone_mode=False)
+        except SystemExit:
+            pass
+
+
+def test_kill_9_then_resume_yields_every_pair_once(
+    tiny_clip: str, library: Path, cache_dir: Path, tmp_path: Path, first_run
+) -> None:
+    queries = tmp_path / "many.txt"
+    queries.write_text("".join(f"query number {i}\n" for i in range(60)))
+    out = tmp_path / "out.jsonl"
+    args = [
+        "batch",
+        str(library),
+        "--glob",
+        "v*.mp4",
+        "--queries",
+        str(queries),
+        "--output",
+        str(out),
+        "--model",
+        tiny_clip,
+        "--device",
+        "cpu",
+        "--cache-dir",
+        str(cache_dir),
+        "--quiet",
+    ]
+    child = multiprocessing.get_context("forkserver").Process(
+        target=_run_cli, args=(args, str(tmp_path / "err"))
+    )
+    child.start()
+    deadline = time.monotonic() + 120
+    while child.is_alive() and time.monotonic() < deadline:
+        if out.exists() and out.read_bytes().count(b"\n") >= 20:
+            break
+        time.sleep(0.002)
+    os.kill(child.pid, signal.SIGKILL)
+    child.join()
+    total = 6 * 60
+    done_at_kill = out.read_bytes().count(b"\n")
+    assert 20 <= done_at_kill < total, (done_at_kill, (tmp_path / "err").read_text())
+    with out.open("ab") as f:  # a writer killed mid-line leaves a torn line: resume must cut it
+        f.write(b'{"video": "torn')
+    result = runner.invoke(app, args[:-1] + ["--resume"])
+    assert result.exit_code == 0, result.stderr
+    records = _lines(out.read_text())
+    keys = [(r["video"], r["id"]) for r in records]
+    assert len(keys) == len(set(keys)) == total
+    assert set(keys) == {(v, f"q{i}") for v in _paths(library, GOOD) for i in range(60)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Worker isolation: crashes and hangs
+
+
+def _chaos_embed(video: str, encoder, options, progress=None):
+    """Crash or hang on files named so; embed the others normally."""
+    name = Path(video).name
+    if name.startswith("crash"):
+        os.kill(os.getpid(), signal.SIGSEGV)
+    if name.startswith("hang"):
+        time.sleep(3600)
+    return embed_video(video, encoder, options, progress)
+
+
+def _load_fake(spec: ModelSpec):
+    from fakes import ColourEncoder
+
+    return ColourEncoder()
+
+
+def test_a_crash_or_hang_fails_one_video_and_the_job_goes_on(library: Path, tmp_path: Path) -> None:
+    for name in ("crash.mp4", "hang.mp4"):
+        (tmp_path / name).write_bytes((library / "v0.mp4").read_bytes())
+    videos = [
+        str(library / "v0.mp4"),
+        str(tmp_path / "crash.mp4"),
+        str(library / "v1.mp4"),
+        str(tmp_path / "hang.mp4"),
+        str(library / "v2.mp4"),
+    ]
+    setup = batch.WorkerSetup(
+        ModelSpec("fake"), GroundOptions(fps=5), load=_load_fake, embed=_chaos_embed
+    )
+    started = time.monotonic()
+    outcomes = {o.video: o for o in batch.EmbedPool(setup, workers=2, timeout_s=3).run(videos)}
+    assert set(outcomes) == set(videos)
+    assert outcomes[str(tmp_path / "crash.mp4")].error.type == "WorkerDied"
+    assert "SIGSEGV" in outcomes[str(tmp_path / "crash.mp4")].error.message
+    assert outcomes[str(tmp_path / "hang.mp4")].error.type == "Timeout"
+    for name in ("v0.mp4", "v1.mp4", "v2.mp4"):
+        embedded = outcomes[str(library / name)].embedded
+        assert embedded is not None and len(embedded.indices) > 0
+    assert time.monotonic() - started < 60  # the hang was cut at 3 s, not waited out
+
+
+# ---------------------------------------------------------------------------------------------
+# Ranking across the library
+
+
+def _random_embedding(rng: np.random.Generator, name: str, n: int) -> VideoEmbedding:
+
+    e = rng.standard_normal((n, 8)).astype(np.float32)
+    return VideoEmbedding(
+        name,
+        e / np.linalg.norm(e, axis=1, keepdims=True),
+        np.arange(n) / 2.0,
+        np.arange(n, dtype=np.int64) * 10,
+        DecodeSummary(10 * n, n / 2.0, 20.0, 0, "pyav"),
+        2.0,
+        "fake",
+    )
+
+
+@pytest.mark.parametrize("top_k", [1, 3, 10])
+def test_library_search_equals_ranking_every_window(top_k: int) -> None:
+    from dataclasses import replace
+
+    from clipground.pipeline import ground_embedded
+
+    rng = np.random.default_rng(top_k)
+    videos = [_random_embedding(rng, f"v{i:02d}.mp4", int(rng.integers(3, 30))) for i in range(25)]
+    videos += [
+        replace(videos[3], video="copy-of-v03.mp4"),
+        replace(videos[7], video="a-copy-of-v07.mp4"),
+    ]  # ties
+    text = _random_embedding(rng, "q", 1).embeddings
+    options = GroundOptions(top_k=top_k)
+    ranking = batch.LibrarySearch(["q"], text, options, top_k)
+    everything = []
+    for e in videos:
+        ranking.add(e)
+        g = ground_embedded(e, ["q"], text, options)
+        everything += [(-m.score, e.video, m.start_frame, m.end_frame) for m in g.candidates]
+    got = [
+        (-h.score, h.video, h.record["start_frame"], h.record["end_frame"]) for h in ranking.hits()
+    ]
+    assert got == sorted(everything)[:top_k]
+
+
+def test_resume_refuses_a_file_it_did_not_write(cli, library: Path, tmp_path: Path) -> None:
+    precious = tmp_path / "notes.jsonl"
+    precious.write_text('{"title": "my notes"}\n')
+    result = cli("batch", str(library / "v0.mp4"), "-t", "x", "-o", str(precious), "--resume")
+    assert result.exit_code == 2 and "refusing" in result.stderr
+    assert precious.read_text() == '{"title": "my notes"}\n'

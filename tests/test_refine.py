@@ -1,0 +1,80 @@
+"""Boundary refinement: the time-weighted objective, and frame-accurate answers from a coarse pass."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from clipground import search
+from clipground.pipeline import GroundOptions, ground
+from clipground.refine import Curve, refine_window, window_scores
+from conftest import make_video
+from fakes import ColourEncoder
+
+
+@pytest.mark.parametrize("objective", ["mean", "contrast"])
+def test_regular_grid_equals_the_per_sample_objective(objective: str) -> None:
+    values = np.random.default_rng(1).normal(size=40)
+    curve = Curve(np.arange(40.0) * 0.5, 20.0, values)
+    best = search.best_window(values, min_len=3, max_len=40, objective=objective, method="brute")
+    scores = window_scores(curve, np.arange(40), np.arange(40), objective)
+    lengths = np.arange(40)[None, :] - np.arange(40)[:, None] + 1
+    scores[lengths < 3] = np.nan
+    assert np.nanmax(scores) == pytest.approx(best.score, abs=1e-9)
+
+
+def test_weights_follow_time_not_sample_count() -> None:
+    # one long low sample and many short high ones: time, not count, decides the mean
+    curve = Curve(np.array([0.0, 9.0, 9.5]), 10.0, np.array([0.0, 1.0, 1.0]))
+    scores = window_scores(curve, np.array([0]), np.array([2]), "mean")
+    assert scores[0, 0] == pytest.approx(0.1)
+
+
+def test_refine_finds_the_planted_edge_between_coarse_samples() -> None:
+    times = np.concatenate([np.arange(0, 20.0, 1.0), np.arange(6.0, 8.0, 0.04), np.arange(12.0, 14.0, 0.04)])
+    times = np.unique(np.round(times, 6))
+    values = ((times >= 7.36) & (times < 12.68)).astype(float)
+    w = refine_window(Curve(times, 20.0, values), 7.0, 13.0, 1.0, "contrast", min_len_s=1.0)
+    assert w is not None
+    assert times[w.first] == pytest.approx(7.36) and np.append(times, 20.0)[w.last + 1] == pytest.approx(12.68)
+
+
+def test_refine_respects_length_limits() -> None:
+    times = np.arange(0, 10.0, 0.1)
+    values = ((times >= 3) & (times < 7)).astype(float)
+    w = refine_window(Curve(times, 10.0, values), 3.0, 7.0, 1.0, "mean", max_len_s=2.0)
+    assert w is not None and np.append(times, 10.0)[w.last + 1] - times[w.first] <= 2.0 + 1e-9
+    assert refine_window(Curve(times, 10.0, values), 3.0, 7.0, 0.5, "mean", min_len_s=9.0) is None
+
+
+@pytest.fixture(scope="module")
+def red_segment(tmp_path_factory) -> Path:
+    """20 s at 25 fps: black, red from frame 184 (7.36 s) to 316 (12.68 s exclusive), black."""
+    frames = [np.full((32, 48, 3), (200, 0, 0) if 184 <= i <= 316 else (0, 0, 0), np.uint8) for i in range(500)]
+    return make_video(tmp_path_factory.mktemp("refine") / "red.mp4", frames, fps=25)
+
+
+def test_two_pass_is_frame_accurate_with_far_fewer_frames(red_segment: Path) -> None:
+    encoder = ColourEncoder()
+    coarse = ground(red_segment, "red", encoder, GroundOptions(fps=1, refine=False))
+    assert (coarse.best.start_frame, coarse.best.end_frame) != (184, 316)  # 1 fps cannot see the edges
+    encoder = ColourEncoder()
+    fine = ground(red_segment, "red", encoder, GroundOptions(fps=1, refine=True, top_k=1))
+    assert (fine.best.start_frame, fine.best.end_frame) == (184, 316)
+    assert fine.best.start_s == pytest.approx(7.36) and fine.best.end_s == pytest.approx(12.68)
+    assert fine.frames_embedded == encoder.frames_seen
+    # 20 coarse samples, then every frame within 1 s of the two coarse boundaries
+    assert fine.frames_embedded <= 20 + 2 * (2 * 25 + 1)
+
+
+def test_two_pass_agrees_with_dense(red_segment: Path) -> None:
+    dense = ground(red_segment, "red", ColourEncoder(), GroundOptions(fps=25, refine=False))
+    fine = ground(red_segment, "red", ColourEncoder(), GroundOptions(fps=1, refine=True))
+    assert (dense.best.start_frame, dense.best.end_frame) == (fine.best.start_frame, fine.best.end_frame)
+
+
+def test_auto_refines_only_long_videos(red_segment: Path) -> None:
+    auto = ground(red_segment, "red", ColourEncoder(), GroundOptions(fps=1))
+    assert auto.frames_embedded == auto.num_sampled == 20  # 20 s is short: one pass

@@ -3,7 +3,7 @@
 Pure numpy, no I/O. Given similarities sim (K, N) of K sentences, in narration order, with N sampled
 frames, find K segments [start_k, end_k], in order and non-overlapping, that maximise
 
-    sum_k sum_{t in segment k} score[k, t]   -   gap_penalty * (frames in no segment)
+    sum_k sum_{t in segment k} (score[k, t] - threshold)   -   gap_penalty * (frames in no segment)
 
 with min_len_k <= length_k <= max_len_k. Without gaps the segments tile all N samples.
 
@@ -12,7 +12,9 @@ cosines are all positive and close (~0.2-0.3), so summing them rewards every sen
 more frames and lets a sentence with a higher baseline (a generic caption) crowd out the others.
 Z-scoring each row makes a frame count for a sentence only as far as it stands out from that
 sentence's average, on a scale that is the same for every sentence; a gap frame scores 0 (minus the
-penalty), so with gaps a segment keeps exactly the frames that are above its sentence's average.
+penalty), so with gaps a segment covers the stretch where its sentence stands out: above its
+average, or more than `threshold` (standard deviations) above it. Without gaps every sample is in
+a segment and the threshold changes nothing.
 "raw" keeps the cosines (for scores that are already contrastive).
 
 Solver: F[k, t] = best value with the first k sentences inside samples [0, t). The segment of
@@ -73,6 +75,7 @@ def align(
     allow_gaps: bool = False,
     gap_penalty: float = 0.0,
     normalisation: str = "zscore",
+    threshold: float = 0.0,
     table_entries: int = _TABLE_ENTRIES,
 ) -> list[Segment]:
     """Best ordered, non-overlapping segments for the K rows of sim (K, N); see the module doc."""
@@ -80,8 +83,10 @@ def align(
     k, n = scores.shape
     lo, hi = _lengths(k, n, min_len, max_len)
     penalty = _penalty(gap_penalty)
+    if not math.isfinite(threshold):
+        raise UsageError(f"threshold must be finite, got {threshold}")
     _check_feasible(n, lo, hi, allow_gaps)
-    bounds = _solve(scores, lo, hi, allow_gaps, penalty, max(1, int(table_entries)))
+    bounds = _solve(scores - threshold, lo, hi, allow_gaps, penalty, max(1, int(table_entries)))
     return [_segment(scores[i], s, e) for i, (s, e) in enumerate(bounds)]
 
 

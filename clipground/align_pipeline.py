@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,7 @@ class AlignOptions:
     max_len_s: float | None = None  # longest segment per sentence; None = no cap
     allow_gaps: bool = True  # frames may belong to no sentence; scripts/bench_align.py: better
     gap_penalty: float = 0.0  # cost of each gap sample, in normalised-score units
+    threshold: float = 0.5  # with gaps: a sample joins a segment above this normalised score
     normalisation: str = "zscore"  # see align.NORMALISATIONS
     decoder: str = "pyav"  # see video.DECODERS
     batch_size: int = 32  # frames per model forward pass
@@ -49,6 +51,8 @@ class AlignOptions:
                 f"--normalise {self.normalisation!r} is not one of "
                 f"{', '.join(solver.NORMALISATIONS)}"
             )
+        if not math.isfinite(self.threshold):
+            raise UsageError(f"--threshold must be a finite number, got {self.threshold}")
         if not self.gap_penalty >= 0:
             raise UsageError(f"--gap-penalty must be >= 0, got {self.gap_penalty}")
 
@@ -158,8 +162,9 @@ def align_embedded(
         allow_gaps=options.allow_gaps,
         gap_penalty=options.gap_penalty,
         normalisation=options.normalisation,
+        threshold=options.threshold,
     )
-    scores = solver.normalise(sim, options.normalisation)
+    scores = solver.normalise(sim, options.normalisation) - options.threshold
     bounds = [(s.start, s.end) for s in segments]
     summary = embedded.summary
     return Alignment(

@@ -12,6 +12,11 @@ from typing import Annotated, Any, Callable, Iterator, Optional
 import typer
 
 from clipground import __version__
+from clipground.cli_options import (
+    DEFAULT_MODEL, DEFAULT_PRETRAINED, BatchSize, CacheDir, Checkpoint, Decoder, Device, Export, Fps,
+    MaxFraction, MaxLen, Method, MinLen, Model, NmsIou, NoCache, Objective, Padding, Plot, Pretrained,
+    Quiet, Reencode, Refine, SpanMode, Texts, Verbose, model_spec,
+)
 from clipground.errors import ClipgroundError
 
 EXIT_INTERRUPTED = 130
@@ -133,57 +138,44 @@ def _show_progress(quiet: bool) -> bool:
     return not quiet and sys.stderr.isatty()
 
 
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or warnings on stderr.")]
-Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs and tracebacks on stderr.")]
 
 
 @app.command()
 def match(
     video: Annotated[str, typer.Argument(help="Video file to search.", show_default=False)],
-    text: Annotated[
-        Optional[list[str]],
-        typer.Option("--text", "-t", help="Query sentence; repeat for a span of several sentences."),
-    ] = None,
+    text: Texts = None,
     transcript: Annotated[
         Optional[Path], typer.Option(help="Transcript file (text: one sentence a line; .srt; .vtt).")
     ] = None,
     span: Annotated[
         Optional[str], typer.Option(help="Sentences I:J of --transcript (0-based, inclusive).")
     ] = None,
-    fps: Annotated[float, typer.Option(help="Frames per second sampled before embedding.")] = 2.0,
-    min_len: Annotated[Optional[float], typer.Option(help="Shortest window, seconds.")] = None,
-    max_len: Annotated[Optional[float], typer.Option(help="Longest window (the cap), seconds.")] = None,
+    fps: Fps = 2.0,
+    min_len: MinLen = None,
+    max_len: MaxLen = None,
+    max_fraction: MaxFraction = 0.5,
     top_k: Annotated[int, typer.Option(help="Candidate windows reported.")] = 5,
-    nms_iou: Annotated[float, typer.Option(help="Temporal IoU that suppresses a lower candidate.")] = 0.3,
-    objective: Annotated[str, typer.Option(help="Window score: contrast or mean.")] = "contrast",
-    method: Annotated[str, typer.Option(help="Search: auto, exact, multiscale or brute.")] = "auto",
-    span_mode: Annotated[str, typer.Option(help="Several sentences: mean or ordered.")] = "mean",
-    model: Annotated[str, typer.Option(help="open_clip model name, demo, hf-hub:ID or local-dir:PATH.")] = "ViT-B-32",
-    pretrained: Annotated[
-        str, typer.Option(help="open_clip pretrained tag; 'none' for random weights.")
-    ] = "laion2b_s34b_b79k",
-    checkpoint: Annotated[
-        Optional[str], typer.Option(help="Local weights file or open_clip-style folder.")
-    ] = None,
-    device: Annotated[str, typer.Option(help="auto (cuda, mps, cpu), cpu, cuda or mps.")] = "auto",
-    decoder: Annotated[str, typer.Option(help="Video decoder: pyav or decord.")] = "pyav",
-    batch_size: Annotated[int, typer.Option(help="Frames per model forward pass.")] = 32,
-    refine: Annotated[
-        Optional[bool],
-        typer.Option("--refine/--no-refine", help="Dense second pass near the boundaries (default: on for videos of 60 s or more)."),
-    ] = None,
+    nms_iou: NmsIou = 0.3,
+    objective: Objective = "contrast",
+    method: Method = "auto",
+    span_mode: SpanMode = "ordered",
+    model: Model = DEFAULT_MODEL,
+    pretrained: Pretrained = DEFAULT_PRETRAINED,
+    checkpoint: Checkpoint = None,
+    device: Device = "auto",
+    decoder: Decoder = "pyav",
+    batch_size: BatchSize = 32,
+    refine: Refine = None,
     refine_fps: Annotated[
         Optional[float], typer.Option(help="Rate of the second pass (default: every native frame).")
     ] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="json, jsonl or table.")] = "json",
-    plot: Annotated[Optional[Path], typer.Option(help="Draw the similarity curve and windows to FILE.png.")] = None,
-    export: Annotated[Optional[Path], typer.Option(help="Cut the best window into a clip in DIR.")] = None,
-    padding: Annotated[float, typer.Option(help="--export: seconds added before and after.")] = 0.0,
-    reencode: Annotated[bool, typer.Option(help="--export: re-encode, exact to the frame.")] = False,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the embedding cache.")] = False,
-    cache_dir: Annotated[
-        Optional[str], typer.Option(help="Cache folder (default: $CLIPGROUND_CACHE_DIR or the platform cache dir).")
-    ] = None,
+    plot: Plot = None,
+    export: Export = None,
+    padding: Padding = 0.0,
+    reencode: Reencode = False,
+    no_cache: NoCache = False,
+    cache_dir: CacheDir = None,
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:
@@ -197,14 +189,11 @@ def match(
             transcript=str(transcript) if transcript else None,
             span=span,
             options=api.GroundOptions(
-                fps=fps, min_len_s=min_len, max_len_s=max_len, objective=objective, method=method,
-                span_mode=span_mode, top_k=top_k, nms_iou=nms_iou, decoder=decoder, batch_size=batch_size,
-                refine=refine, refine_fps=refine_fps,
+                fps=fps, min_len_s=min_len, max_len_s=max_len, max_fraction=max_fraction, objective=objective,
+                method=method, span_mode=span_mode, top_k=top_k, nms_iou=nms_iou, decoder=decoder,
+                batch_size=batch_size, refine=refine, refine_fps=refine_fps,
             ),
-            model=api.ModelSpec(
-                name=model, pretrained=None if pretrained.lower() == "none" else pretrained,
-                checkpoint=checkpoint, device=device,
-            ),
+            model=model_spec(model, pretrained, checkpoint, device),
         )
         _check_format(fmt)
         with _progress(_show_progress(quiet), "embedding frames") as progress:
@@ -248,18 +237,19 @@ def eval_command(
     annotations: Annotated[Path, typer.Argument(help="Charades-STA lines or JSON lines.", show_default=False)],
     videos: Annotated[Path, typer.Option(help="Folder holding the annotated videos.")] = Path("."),
     details: Annotated[bool, typer.Option(help="Add every query's result to the report.")] = False,
-    fps: Annotated[float, typer.Option(help="Frames per second sampled before embedding.")] = 2.0,
-    min_len: Annotated[Optional[float], typer.Option(help="Shortest window, seconds.")] = None,
-    max_len: Annotated[Optional[float], typer.Option(help="Longest window (the cap), seconds.")] = None,
-    objective: Annotated[str, typer.Option(help="Window score: contrast or mean.")] = "contrast",
-    method: Annotated[str, typer.Option(help="Search: auto, exact, multiscale or brute.")] = "auto",
-    span_mode: Annotated[str, typer.Option(help="Several sentences: mean or ordered.")] = "mean",
-    model: Annotated[str, typer.Option(help="open_clip model name, demo, hf-hub:ID or local-dir:PATH.")] = "ViT-B-32",
-    pretrained: Annotated[str, typer.Option(help="open_clip pretrained tag; 'none' for random.")] = "laion2b_s34b_b79k",
-    checkpoint: Annotated[Optional[str], typer.Option(help="Local weights file or folder.")] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
-    decoder: Annotated[str, typer.Option(help="Video decoder: pyav or decord.")] = "pyav",
-    refine: Annotated[Optional[bool], typer.Option("--refine/--no-refine", help="Dense second pass.")] = None,
+    fps: Fps = 2.0,
+    min_len: MinLen = None,
+    max_len: MaxLen = None,
+    max_fraction: MaxFraction = 0.5,
+    objective: Objective = "contrast",
+    method: Method = "auto",
+    span_mode: SpanMode = "ordered",
+    model: Model = DEFAULT_MODEL,
+    pretrained: Pretrained = DEFAULT_PRETRAINED,
+    checkpoint: Checkpoint = None,
+    device: Device = "auto",
+    decoder: Decoder = "pyav",
+    refine: Refine = None,
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:
@@ -268,13 +258,10 @@ def eval_command(
         from clipground import api, evaluate
 
         options = api.GroundOptions(
-            fps=fps, min_len_s=min_len, max_len_s=max_len, objective=objective, method=method,
-            span_mode=span_mode, decoder=decoder, refine=refine,
+            fps=fps, min_len_s=min_len, max_len_s=max_len, max_fraction=max_fraction, objective=objective,
+            method=method, span_mode=span_mode, decoder=decoder, refine=refine,
         )
-        spec = api.ModelSpec(
-            name=model, pretrained=None if pretrained.lower() == "none" else pretrained,
-            checkpoint=checkpoint, device=device,
-        )
+        spec = model_spec(model, pretrained, checkpoint, device)
         result = api.run_eval(evaluate.read_annotations(annotations), videos, options, spec, details)
         typer.echo(json.dumps(result, indent=2))
 

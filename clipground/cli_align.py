@@ -8,7 +8,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from clipground.cli import Quiet, Verbose, _command, _progress, _show_progress
+from clipground.cli import _command, _progress, _show_progress
+from clipground.cli_options import (
+    DEFAULT_MODEL, DEFAULT_PRETRAINED, BatchSize, CacheDir, Checkpoint, Decoder, Device, Export, Fps, Model,
+    NoCache, Padding, Plot, Pretrained, Quiet, Reencode, Verbose, model_spec,
+)
 
 if TYPE_CHECKING:
     from clipground.align_pipeline import Alignment
@@ -30,7 +34,7 @@ def align(
         str | None,
         typer.Option(help="Group sentences first: I:J,K,... ordered (0-based, inclusive)."),
     ] = None,
-    fps: Annotated[float, typer.Option(help="Frames per second sampled before embedding.")] = 2.0,
+    fps: Fps = 2.0,
     min_len: Annotated[
         float | None, typer.Option(help="Shortest segment per sentence, seconds.")
     ] = None,
@@ -41,36 +45,22 @@ def align(
         bool, typer.Option("--gaps/--no-gaps", help="Let frames belong to no sentence.")
     ] = True,
     gap_penalty: Annotated[float, typer.Option(help="Cost per gap sample (z-score units).")] = 0.0,
+    threshold: Annotated[
+        float, typer.Option(help="With gaps: a frame joins a segment above this z-score.")
+    ] = 0.5,
     normalise: Annotated[str, typer.Option(help="Per-sentence scores: zscore or raw.")] = "zscore",
-    model: Annotated[
-        str, typer.Option(help="open_clip model name, demo, hf-hub:ID or local-dir:PATH.")
-    ] = "ViT-B-32",
-    pretrained: Annotated[
-        str, typer.Option(help="open_clip pretrained tag; 'none' for random weights.")
-    ] = "laion2b_s34b_b79k",
-    checkpoint: Annotated[
-        str | None, typer.Option(help="Local weights file or open_clip-style folder.")
-    ] = None,
-    device: Annotated[str, typer.Option(help="auto (cuda, mps, cpu), cpu, cuda or mps.")] = "auto",
-    decoder: Annotated[str, typer.Option(help="Video decoder: pyav or decord.")] = "pyav",
-    batch_size: Annotated[int, typer.Option(help="Frames per model forward pass.")] = 32,
-    plot: Annotated[
-        Path | None, typer.Option(help="Draw the curves and segments to FILE.png.")
-    ] = None,
-    export: Annotated[
-        Path | None, typer.Option(help="Cut each segment into a clip in DIR.")
-    ] = None,
-    padding: Annotated[float, typer.Option(help="--export: seconds added before and after.")] = 0.0,
-    reencode: Annotated[
-        bool, typer.Option(help="--export: re-encode, exact to the frame.")
-    ] = False,
-    no_cache: Annotated[
-        bool, typer.Option("--no-cache", help="Neither read nor write the embedding cache.")
-    ] = False,
-    cache_dir: Annotated[
-        str | None,
-        typer.Option(help="Cache folder (default: $CLIPGROUND_CACHE_DIR or the platform's)."),
-    ] = None,
+    model: Model = DEFAULT_MODEL,
+    pretrained: Pretrained = DEFAULT_PRETRAINED,
+    checkpoint: Checkpoint = None,
+    device: Device = "auto",
+    decoder: Decoder = "pyav",
+    batch_size: BatchSize = 32,
+    plot: Plot = None,
+    export: Export = None,
+    padding: Padding = 0.0,
+    reencode: Reencode = False,
+    no_cache: NoCache = False,
+    cache_dir: CacheDir = None,
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:
@@ -78,7 +68,7 @@ def align(
     with _command(quiet, verbose):
         from clipground import align_pipeline as ap
         from clipground.cache import EmbeddingCache
-        from clipground.model import ModelSpec, load_encoder
+        from clipground.model import load_encoder
         from clipground.text import read_transcript
         from clipground.video import probe
 
@@ -88,16 +78,12 @@ def align(
             max_len_s=max_len,
             allow_gaps=gaps,
             gap_penalty=gap_penalty,
+            threshold=threshold,
             normalisation=normalise,
             decoder=decoder,
             batch_size=batch_size,
         )
-        spec = ModelSpec(
-            name=model,
-            pretrained=None if pretrained.lower() == "none" else pretrained,
-            checkpoint=checkpoint,
-            device=device,
-        )
+        spec = model_spec(model, pretrained, checkpoint, device)
         chosen = ap.spans_from_cues(read_transcript(transcript), spans)
         _check_extras(plot, padding)
         probe(video)  # a bad video fails before the (slow) model load

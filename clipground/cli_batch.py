@@ -17,6 +17,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from clipground.cli_options import (
+    BatchSize, CacheDir, Checkpoint, Decoder, Device, Fps, MaxFraction, MaxLen, Method, MinLen, Model,
+    NmsIou, Objective, Pretrained, Quiet, SpanMode, Texts, Verbose, model_spec,
+)
+
 if TYPE_CHECKING:
     from clipground.batch import Embedder
     from clipground.model import Encoder, ModelSpec
@@ -24,11 +29,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Declared here, like cli.py's: importing cli.py at the top would be circular (it registers us).
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or warnings on stderr.")]
-Verbose = Annotated[
-    bool, typer.Option("--verbose", "-v", help="Debug logs and tracebacks on stderr.")
-]
 cache_app = typer.Typer(no_args_is_help=True, help="Inspect or clear the embedding cache.")
 
 Paths = Annotated[
@@ -39,10 +39,6 @@ Glob = Annotated[
     str | None,
     typer.Option(help="Pick files in folders by this glob (e.g. '*.mp4') instead of by extension."),
 ]
-CacheDir = Annotated[
-    str | None,
-    typer.Option(help="Cache folder (default: $CLIPGROUND_CACHE_DIR or the platform cache dir)."),
-]
 Workers = Annotated[
     int, typer.Option(help="Videos decoded and embedded in parallel (worker processes).")
 ]
@@ -50,44 +46,9 @@ Timeout = Annotated[
     float, typer.Option(help="Seconds one video may take before its worker is killed.")
 ]
 FailFast = Annotated[bool, typer.Option("--fail-fast", help="Stop at the first video that fails.")]
-Texts = Annotated[
-    list[str] | None,
-    typer.Option("--text", "-t", help="Query sentence; repeat for a span of several sentences."),
-]
-Fps = Annotated[float, typer.Option(help="Frames per second sampled before embedding.")]
-Model = Annotated[
-    str, typer.Option(help="open_clip model name, demo, hf-hub:ID or local-dir:PATH.")
-]
-Pretrained = Annotated[
-    str, typer.Option(help="open_clip pretrained tag; 'none' for random weights.")
-]
-Checkpoint = Annotated[
-    str | None, typer.Option(help="Local weights file or open_clip-style folder.")
-]
-Device = Annotated[str, typer.Option(help="auto (cuda, mps, cpu), cpu, cuda or mps.")]
-Decoder = Annotated[str, typer.Option(help="Video decoder: pyav or decord.")]
-BatchSize = Annotated[int, typer.Option(help="Frames per model forward pass.")]
-MinLen = Annotated[float | None, typer.Option(help="Shortest window, seconds.")]
-MaxLen = Annotated[float | None, typer.Option(help="Longest window (the cap), seconds.")]
-Objective = Annotated[str, typer.Option(help="Window score: contrast or mean.")]
-Method = Annotated[str, typer.Option(help="Search: exact, multiscale or brute.")]
-SpanMode = Annotated[str, typer.Option(help="Several sentences: mean or ordered.")]
-NmsIou = Annotated[float, typer.Option(help="Temporal IoU that suppresses a lower candidate.")]
-
 
 # ---------------------------------------------------------------------------------------------
 # Shared setup
-
-
-def _spec(model: str, pretrained: str, checkpoint: str | None, device: str) -> ModelSpec:
-    from clipground.model import ModelSpec
-
-    return ModelSpec(
-        name=model,
-        pretrained=None if pretrained.lower() == "none" else pretrained,
-        checkpoint=checkpoint,
-        device=device,
-    )
 
 
 def _embedder(
@@ -207,7 +168,7 @@ def embed(
         from clipground.pipeline import GroundOptions
 
         options = GroundOptions(fps=fps, decoder=decoder, batch_size=batch_size)
-        spec = _spec(model, pretrained, checkpoint, device)
+        spec = model_spec(model, pretrained, checkpoint, device)
         videos = batch.find_videos(paths, glob)
         encoder = load_encoder(spec)
         with _tracker(_show_progress(quiet), len(videos)) as progress:
@@ -243,11 +204,12 @@ def batch(
     fps: Fps = 2.0,
     min_len: MinLen = None,
     max_len: MaxLen = None,
+    max_fraction: MaxFraction = 0.5,
     top_k: Annotated[int, typer.Option(help="Candidate windows reported per pair.")] = 5,
     nms_iou: NmsIou = 0.3,
     objective: Objective = "contrast",
     method: Method = "exact",
-    span_mode: SpanMode = "mean",
+    span_mode: SpanMode = "ordered",
     model: Model = "ViT-B-32",
     pretrained: Pretrained = "laion2b_s34b_b79k",
     checkpoint: Checkpoint = None,
@@ -273,6 +235,7 @@ def batch(
             fps=fps,
             min_len_s=min_len,
             max_len_s=max_len,
+            max_fraction=max_fraction,
             objective=objective,
             method=method,
             span_mode=span_mode,
@@ -281,7 +244,7 @@ def batch(
             decoder=decoder,
             batch_size=batch_size,
         )
-        spec = _spec(model, pretrained, checkpoint, device)
+        spec = model_spec(model, pretrained, checkpoint, device)
         if bool(text) == bool(queries):
             raise UsageError(
                 "give either --text (one query) or --queries FILE (many), not both or neither"
@@ -319,6 +282,7 @@ def search(
     fps: Fps = 2.0,
     min_len: MinLen = None,
     max_len: MaxLen = None,
+    max_fraction: MaxFraction = 0.5,
     nms_iou: NmsIou = 0.3,
     objective: Objective = "contrast",
     method: Method = "exact",
@@ -347,6 +311,7 @@ def search(
             fps=fps,
             min_len_s=min_len,
             max_len_s=max_len,
+            max_fraction=max_fraction,
             objective=objective,
             method=method,
             top_k=top_k,
@@ -354,7 +319,7 @@ def search(
             decoder=decoder,
             batch_size=batch_size,
         )
-        spec = _spec(model, pretrained, checkpoint, device)
+        spec = model_spec(model, pretrained, checkpoint, device)
         sentences = clean_query(text or [])
         videos = jobs.find_videos(paths, glob)
         encoder = load_encoder(spec)

@@ -32,10 +32,11 @@ class GroundOptions:
 
     fps: float = 2.0  # sampling rate before embedding
     min_len_s: float | None = None  # shortest window; None = one sample
-    max_len_s: float | None = None  # the max-length cap; None = the whole video
+    max_len_s: float | None = None  # the max-length cap; None = max_fraction of the video
+    max_fraction: float = 0.5  # cap when max_len_s is None, as a fraction of the video's duration
     objective: str = "contrast"  # see search.OBJECTIVES
     method: str = "auto"  # "auto" (search.choose_method) or one of search.METHODS
-    span_mode: str = "mean"  # how a multi-sentence span is scored; see SPAN_MODES
+    span_mode: str = "ordered"  # how a multi-sentence span is scored; see SPAN_MODES
     top_k: int = 5  # candidates reported
     nms_iou: float = 0.3  # temporal IoU above which a lower candidate is suppressed
     decoder: str = "pyav"  # see video.DECODERS
@@ -56,6 +57,8 @@ class GroundOptions:
         _choice("--decoder", self.decoder, DECODERS)
         if self.top_k < 1 or self.batch_size < 1:
             raise UsageError(f"--top-k ({self.top_k}) and --batch-size ({self.batch_size}) must be >= 1")
+        if not (math.isfinite(self.max_fraction) and 0 < self.max_fraction <= 1):
+            raise UsageError(f"--max-fraction must be within (0, 1], got {self.max_fraction}")
         if self.refine_fps is not None:
             _positive("--refine-fps", self.refine_fps)
         if not 0.0 <= self.nms_iou <= 1.0:
@@ -307,6 +310,15 @@ def _method(options: GroundOptions, n: int, min_len: int, max_len: int | None) -
     return search.choose_method(n, min_len=min_len, max_len=max_len, objective=options.objective)
 
 
+def max_len_s(options: GroundOptions, duration_s: float) -> float:
+    """The max-length cap in seconds: --max-len, else --max-fraction of the video.
+
+    Without a cap, `contrast` can prefer "everything but the dullest stretch" over the moment itself
+    when the rest of the video is loosely related to the text (see the README's benchmark).
+    """
+    return options.max_len_s if options.max_len_s else options.max_fraction * duration_s
+
+
 def _lengths_in_samples(embedded: VideoEmbedding, options: GroundOptions) -> tuple[int, int | None]:
     """Convert --min-len/--max-len to sample counts at the video's effective sampling rate."""
     n, duration = len(embedded.indices), embedded.summary.duration_s
@@ -318,7 +330,7 @@ def _lengths_in_samples(embedded: VideoEmbedding, options: GroundOptions) -> tup
         )
     min_len = max(1, round(options.min_len_s * rate)) if options.min_len_s else 1
     min_len = min(min_len, n)
-    max_len = max(min_len, round(options.max_len_s * rate)) if options.max_len_s else None
+    max_len = max(min_len, round(max_len_s(options, duration) * rate))
     return min_len, max_len
 
 
@@ -386,7 +398,8 @@ def refine_grounding(
     min_len_s = options.min_len_s or margin  # the coarse pass's shortest window: one sample
     moments = []
     for m in coarse.candidates:
-        w = refine_window(curve, m.start_s, m.end_s, margin, options.objective, min_len_s, options.max_len_s)
+        cap = max(min_len_s, max_len_s(options, embedded.summary.duration_s))
+        w = refine_window(curve, m.start_s, m.end_s, margin, options.objective, min_len_s, cap)
         moments.append(m if w is None else _moment(merged, search.Window(w.first, w.last, w.score)))
     moments.sort(key=lambda m: -m.score)  # stable: ties keep the coarse order
     return replace(coarse, best=moments[0], candidates=tuple(moments), frames_embedded=coarse.frames_embedded + fine.count)

@@ -33,10 +33,12 @@ from clipground.text import Cue
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = {  # name -> options of the joint alignment; "align" is the command's default
-    "align": {"allow_gaps": True, "normalisation": "zscore"},
-    "align_gap_penalty_0.5": {"allow_gaps": True, "normalisation": "zscore", "gap_penalty": 0.5},
-    "align_no_gaps": {"allow_gaps": False, "normalisation": "zscore"},
-    "align_raw": {"allow_gaps": True, "normalisation": "raw"},
+    "align": {},
+    "align_threshold_0": {"threshold": 0.0},
+    "align_threshold_1": {"threshold": 1.0},
+    "align_gap_penalty_0.5": {"threshold": 0.0, "gap_penalty": 0.5},
+    "align_no_gaps": {"allow_gaps": False},
+    "align_raw": {"normalisation": "raw", "threshold": 0.0},
     "align_raw_no_gaps": {"allow_gaps": False, "normalisation": "raw"},
 }
 

@@ -46,7 +46,7 @@ class Query:
 
 
 def plan_video(rng: np.random.Generator, leadin: bool) -> list[Segment]:
-    """Random segments for one video: distinct classes, varied lengths, some gaps, maybe a lead-in."""
+    """Segments of one video: distinct classes, varied lengths, some gaps, maybe a lead-in."""
     n = int(rng.integers(3, 6))
     names = class_names()
     picks = rng.choice(len(names), size=n, replace=False)
@@ -68,7 +68,8 @@ def _leadin(rng: np.random.Generator) -> list[Segment]:
     total, parts = float(rng.uniform(20, 40)), []
     while total > 0:
         d = min(total, float(rng.uniform(5, 12)))
-        parts.append(Segment(round(max(d, 1.0), 1), background="noise" if len(parts) % 2 == 0 else "plain"))
+        kind = "noise" if len(parts) % 2 == 0 else "plain"
+        parts.append(Segment(round(max(d, 1.0), 1), background=kind))
         total -= d
     return parts
 
@@ -111,7 +112,8 @@ def charades_line(q: Query) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Write the benchmark and print a one-line JSON summary."""
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("out_dir", type=Path)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--num-videos", type=int, default=30)

@@ -1,4 +1,4 @@
-"""Write sample_data/demo.mp4 (45 s, 640x360, 10 fps, H.264) and its ground truth sample_data/demo.json.
+"""Write sample_data/demo.mp4 (45 s, 640x360, 10 fps, H.264) and its ground truth demo.json.
 
     python scripts/make_sample_video.py [--out-dir sample_data] [--seed 0]
 
@@ -31,8 +31,10 @@ SEGMENTS: tuple[Segment, ...] = (
 
 def main(argv: list[str] | None = None) -> int:
     """Write the sample video and its ground truth."""
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out-dir", type=Path, default=Path(__file__).resolve().parents[1] / "sample_data")
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    default_dir = Path(__file__).resolve().parents[1] / "sample_data"
+    p.add_argument("--out-dir", type=Path, default=default_dir)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     args.out_dir.mkdir(parents=True, exist_ok=True)
@@ -40,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
                          seed=args.seed)
     rows = [
         {"shape": t.shape, "colour": t.colour, "caption": t.caption, "start_s": t.start_s,
-         "end_s": t.end_s, "moving": s.moving, "distractor": s.distractor, "background": s.background}
+         "end_s": t.end_s, "moving": s.moving, "distractor": s.distractor,
+         "background": s.background}
         for s, t in zip(SEGMENTS, truths)
     ]
     (args.out_dir / "demo.json").write_text(json.dumps(rows, indent=1) + "\n")

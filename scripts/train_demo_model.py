@@ -2,15 +2,21 @@
 
 Frames go through the same path as at inference: rendered at video resolution (16:9 or 4:3),
 encoded as H.264 yuv420p at a random CRF, decoded with PyAV and squashed to S x S with
-`frame.reformat(S, S, format="rgb24", interpolation="AREA")`, exactly what clipground's decoder does.
+`frame.reformat(S, S, format="rgb24", interpolation="AREA")`, as clipground's decoder does.
 A bank of such frames is rendered once (both CPU cores) and cached as uint8, so training spends its
 time in the model, not in the renderer.
 
 Objective: CLIP's symmetric InfoNCE over the N x N cosine-similarity matrix scaled by a learned
-temperature, with soft targets: pairs of the same class (colour + shape, or "nothing") are positives.
+temperature, with soft targets: pairs of one class (colour + shape, or "nothing") are positives.
 
     python scripts/train_demo_model.py                 # train, write clipground/demo/model/
     python scripts/train_demo_model.py --eval-only     # zero-shot accuracy of the shipped model
+
+Without --max-minutes a run is deterministic for a given --seed and --threads (about 0.4 s a step
+with 2 idle cores, plus ~4 min to render the 38,400-frame bank). The shipped weights came from
+`--steps 6000 --threads 1 --max-minutes 62` on a shared, heavily loaded machine: the time budget
+bound at step 3584, so that run is not bit-reproducible; `--steps 3600` is the closest fixed-step
+recipe (not run to the end here).
 """
 
 from __future__ import annotations
@@ -80,7 +86,8 @@ def chunk_labels(rng: np.random.Generator, spec: BankSpec, chunk: int) -> list[i
     """Class index per scene of a chunk; N_CLASSES - 1 means background only."""
     n_obj = N_CLASSES - 1
     if spec.balanced:
-        return [(chunk * spec.scenes_per_chunk + i) % N_CLASSES for i in range(spec.scenes_per_chunk)]
+        first = chunk * spec.scenes_per_chunk
+        return [(first + i) % N_CLASSES for i in range(spec.scenes_per_chunk)]
     nothing = rng.uniform(size=spec.scenes_per_chunk) < NOTHING_FRACTION
     objects = rng.integers(0, n_obj, spec.scenes_per_chunk)
     return np.where(nothing, n_obj, objects).tolist()
@@ -119,7 +126,9 @@ def _render_chunk_star(job: tuple[BankSpec, int]) -> tuple[np.ndarray, np.ndarra
     return render_chunk(*job)
 
 
-def load_bank(spec: BankSpec, cache_dir: Path | None, workers: int) -> tuple[np.ndarray, np.ndarray]:
+def load_bank(
+    spec: BankSpec, cache_dir: Path | None, workers: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Render a bank (in worker processes, deterministic per chunk) or load it from the cache."""
     path = cache_dir / f"bank-{spec.image_size}-{spec.key()}.npz" if cache_dir else None
     if path is not None and path.exists():
@@ -131,7 +140,8 @@ def load_bank(spec: BankSpec, cache_dir: Path | None, workers: int) -> tuple[np.
         parts = pool.map(_render_chunk_star, jobs, chunksize=1)  # keeps chunk order: deterministic
     images = np.concatenate([p[0] for p in parts])
     labels = np.concatenate([p[1] for p in parts])
-    log.info("rendered %d frames at %d px in %.0f s", len(labels), spec.image_size, time.time() - t0)
+    log.info("rendered %d frames at %d px in %.0f s", len(labels), spec.image_size,
+             time.time() - t0)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez(path, images=images, labels=labels)
@@ -217,7 +227,8 @@ def param_groups(model, weight_decay: float) -> list[dict]:  # noqa: ANN001
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         (no_decay if p.ndim < 2 or "logit_scale" in name else decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return [{"params": decay, "weight_decay": weight_decay},
+            {"params": no_decay, "weight_decay": 0.0}]
 
 
 def train(args: argparse.Namespace, cfg: dict, bank, eval_bank):  # noqa: ANN001, ANN201
@@ -230,7 +241,7 @@ def train(args: argparse.Namespace, cfg: dict, bank, eval_bank):  # noqa: ANN001
     tokenizer = open_clip.get_tokenizer("RN50", context_length=args.context_length)
     caps = class_captions()
     n_var = max(len(c) for c in caps)
-    tokens = torch.stack([tokenizer([c[i % len(c)] for i in range(n_var)]) for c in caps])  # (33, V, L)
+    tokens = torch.stack([tokenizer([c[i % len(c)] for i in range(n_var)]) for c in caps])  # 33,V,L
     opt = torch.optim.AdamW(param_groups(model, args.weight_decay), lr=args.lr, betas=(0.9, 0.98))
     gen = torch.Generator().manual_seed(args.seed)
     images, labels = bank
@@ -242,11 +253,12 @@ def train(args: argparse.Namespace, cfg: dict, bank, eval_bank):  # noqa: ANN001
             log.info("time budget of %.0f min reached at step %d", args.max_minutes, step)
             break
         for g in opt.param_groups:
-            g["lr"] = lr_at(done, args.warmup / args.steps, args.lr)
+            g["lr"] = lr_at(done, min(0.1, args.warmup / args.steps), args.lr)  # tiny runs too
         idx = torch.randint(0, len(labels), (args.batch_size,), generator=gen)
         x = to_pixels(images[idx.numpy()], mean, std)
-        flip = torch.rand(args.batch_size, generator=gen) < 0.5  # all four shapes are mirror-symmetric
-        x = torch.where(flip[:, None, None, None], x.flip(3), x).contiguous(memory_format=torch.channels_last)
+        flip = torch.rand(args.batch_size, generator=gen) < 0.5  # all shapes are mirror-symmetric
+        x = torch.where(flip[:, None, None, None], x.flip(3), x)
+        x = x.contiguous(memory_format=torch.channels_last)
         y = torch.from_numpy(labels[idx.numpy()])
         var = torch.randint(0, n_var, (args.batch_size,), generator=gen)
         model.train()
@@ -259,12 +271,13 @@ def train(args: argparse.Namespace, cfg: dict, bank, eval_bank):  # noqa: ANN001
         with torch.no_grad():
             model.logit_scale.clamp_(0, math.log(100))
         if step % 50 == 0:
-            log.info("step %d/%d loss %.4f scale %.1f lr %.2e  %.0f s", step, args.steps, loss.item(),
+            log.info("step %d/%d loss %.4f scale %.1f lr %.2e  %.0f s", step, args.steps,
+                     loss.item(),
                      model.logit_scale.exp().item(), opt.param_groups[0]["lr"], time.time() - t0)
         if args.eval_every and (step + 1) % args.eval_every == 0:
             acc = zero_shot_accuracy(model, tokenizer, *eval_bank, mean, std)
             log.info("step %d eval %s", step + 1, acc)
-            if acc.top1_32 > best:  # keep the best weights so far in --out: a run cut short still ships
+            if acc.top1_32 > best:  # keep the best weights so far in --out: a cut-short run ships
                 best = acc.top1_32
                 save_model(model, cfg, args.out)
     model.eval()
@@ -272,7 +285,7 @@ def train(args: argparse.Namespace, cfg: dict, bank, eval_bank):  # noqa: ANN001
 
 
 def save_model(model, cfg: dict, out_dir: Path) -> None:  # noqa: ANN001
-    """Write open_clip_config.json and an fp16 open_clip_model.safetensors (the local-dir layout)."""
+    """Write open_clip_config.json and fp16 open_clip_model.safetensors (the local-dir layout)."""
     from safetensors.torch import save_file
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -285,7 +298,8 @@ def save_model(model, cfg: dict, out_dir: Path) -> None:  # noqa: ANN001
 
 def eval_spec(seed: int, n_chunks: int, image_size: int) -> BankSpec:
     """Fresh evaluation frames: one frame per scene, classes (and "nothing") balanced."""
-    return BankSpec(seed, n_chunks, image_size, scenes_per_chunk=64, frames_per_scene=1, balanced=True)
+    return BankSpec(seed, n_chunks, image_size, scenes_per_chunk=64, frames_per_scene=1,
+                    balanced=True)
 
 
 def evaluate_dir(model_dir: Path, spec: BankSpec, cache_dir: Path | None, workers: int) -> Accuracy:
@@ -303,12 +317,13 @@ def evaluate_dir(model_dir: Path, spec: BankSpec, cache_dir: Path | None, worker
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=MODEL_DIR, help="model directory to write")
     p.add_argument("--eval-only", action="store_true", help="only evaluate the model in --out")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--eval-seed", type=int, default=12345, help="seed of the fresh evaluation frames")
-    p.add_argument("--eval-chunks", type=int, default=32, help="32 chunks x 64 frames = 2048 frames")
+    p.add_argument("--eval-seed", type=int, default=12345, help="seed of the evaluation frames")
+    p.add_argument("--eval-chunks", type=int, default=32, help="chunks of 64 evaluation frames")
     p.add_argument("--bank-chunks", type=int, default=400, help="chunks of 96 frames to render")
     p.add_argument("--cache-dir", type=Path, default=None, help="cache rendered banks here")
     p.add_argument("--workers", type=int, default=2)
@@ -327,7 +342,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--weight-decay", type=float, default=0.05)
     p.add_argument("--eval-every", type=int, default=500)
     p.add_argument("--max-minutes", type=float, default=None,
-                   help="wall-time budget: the schedule anneals by time when it binds (not deterministic)")
+                   help="wall-time budget, annealing by time if it binds (not deterministic)")
     return p.parse_args(argv)
 
 
@@ -339,12 +354,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.eval_only:
-        size = json.loads((args.out / "open_clip_config.json").read_text())["preprocess_cfg"]["size"]
-        acc = evaluate_dir(args.out, eval_spec(args.eval_seed, args.eval_chunks, size), args.cache_dir, args.workers)
+        cfg = json.loads((args.out / "open_clip_config.json").read_text())
+        spec = eval_spec(args.eval_seed, args.eval_chunks, cfg["preprocess_cfg"]["size"])
+        acc = evaluate_dir(args.out, spec, args.cache_dir, args.workers)
         print(json.dumps(asdict(acc)))
         return 0
     cfg = model_config(args)
-    bank = load_bank(BankSpec(args.seed, args.bank_chunks, args.image_size), args.cache_dir, args.workers)
+    train_spec = BankSpec(args.seed, args.bank_chunks, args.image_size)
+    bank = load_bank(train_spec, args.cache_dir, args.workers)
     spec = eval_spec(args.eval_seed, args.eval_chunks, args.image_size)
     eval_bank = load_bank(spec, args.cache_dir, args.workers)
     t0 = time.time()

@@ -63,6 +63,7 @@ problems = st.integers(1, 4).flatmap(
         st.lists(st.integers(0, 4), min_size=k, max_size=k),
         st.booleans(),
         st.sampled_from([0.0, 0.3, 1.5]),
+        st.sampled_from([0.0, 0.5, -0.7]),
         st.integers(0, 2**31 - 1),
         st.sampled_from([1, 10**9]),
     )
@@ -72,16 +73,17 @@ problems = st.integers(1, 4).flatmap(
 @settings(max_examples=250, deadline=None)
 @given(problems)
 def test_matches_exhaustive_search(problem) -> None:
-    k, n, lo, extra, gaps, penalty, seed, table = problem
+    k, n, lo, extra, gaps, penalty, threshold, seed, table = problem
     hi = [a + b for a, b in zip(lo, extra)]
     raw = np.random.default_rng(seed).normal(size=(k, n))
-    scores = A.normalise(raw)
+    scores = A.normalise(raw) - threshold
     expected = brute(scores, lo, hi, gaps, penalty)
+    options = {"allow_gaps": gaps, "gap_penalty": penalty, "threshold": threshold}
     if expected is None:
         with pytest.raises(UsageError):
-            A.align(raw, lo, hi, gaps, penalty, table_entries=table)
+            A.align(raw, lo, hi, table_entries=table, **options)
         return
-    segments = A.align(raw, lo, hi, gaps, penalty, table_entries=table)
+    segments = A.align(raw, lo, hi, table_entries=table, **options)
     check(segments, n, lo, hi, gaps)
     got = A.segmentation_value(scores, [(s.start, s.end) for s in segments], penalty)
     assert got == pytest.approx(expected, abs=1e-9)
@@ -123,6 +125,16 @@ def test_gaps_leave_background_unassigned() -> None:
     assert all(s.score > 0 for s in segments)
     tiled = A.align(sim)
     assert tiled[0].start == 0 and tiled[-1].end == 19
+
+
+def test_threshold_keeps_only_the_samples_that_stand_out() -> None:
+    sim = np.full((1, 12), 0.2)
+    sim[0, 4:8] = [0.25, 0.4, 0.4, 0.25]  # a weak shoulder around a strong core
+    assert [(s.start, s.end) for s in A.align(sim, allow_gaps=True)] == [(4, 7)]
+    core = A.align(sim, allow_gaps=True, threshold=1.0)
+    assert [(s.start, s.end) for s in core] == [(5, 6)]
+    assert core[0].score == pytest.approx(A.normalise(sim)[0, 5])  # reported without threshold
+    assert [(s.start, s.end) for s in A.align(sim, threshold=1.0)] == [(0, 11)]  # tiling: no effect
 
 
 def test_raw_normalisation_keeps_values() -> None:

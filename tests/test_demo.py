@@ -1,4 +1,4 @@
-"""Tests of the demo domain: the renderer, the video writer's ground truth and the shipped demo model."""
+"""Tests of the demo domain: the renderer, the video ground truth and the shipped demo model."""
 
 from __future__ import annotations
 
@@ -108,7 +108,8 @@ def test_shipped_model_classifies_fresh_frames_zero_shot() -> None:
     pre = json.loads((MODEL_DIR / "open_clip_config.json").read_text())["preprocess_cfg"]
     labels = np.random.default_rng(7).permutation(np.arange(64) % 32).tolist()
     pixels = _decoded_frames(np.random.default_rng(2024), labels, pre["size"])  # (64, S, S, 3)
-    x = (torch.from_numpy(pixels).float() / 255 - torch.tensor(pre["mean"])) / torch.tensor(pre["std"])
+    mean, std = torch.tensor(pre["mean"]), torch.tensor(pre["std"])
+    x = (torch.from_numpy(pixels).float() / 255 - mean) / std
     texts = [R.caption(s, c) for s, c in R.class_names()]
     model.eval()
     with torch.no_grad():

@@ -99,7 +99,7 @@ def expected_picks(
 ) -> list[int]:
     """Brute force: for each target k / fps in range, the last frame with time <= target, once."""
     picks: list[int] = []
-    k = math.ceil(start_s * fps - 1e-9)
+    k = math.ceil((start_s - 1e-9) * fps)  # 1e-9 s of float slack, as video.py allows
     while k / fps < min(end_s, stop_s) - 1e-9:
         i = int(np.searchsorted(times, k / fps + 1e-9, side="right")) - 1
         if not picks or picks[-1] != i:

@@ -1,4 +1,4 @@
-"""Render the demo domain: flat-coloured shapes on plain, gradient or noisy backgrounds, as frames or H.264 videos.
+"""Render the demo domain (flat-coloured shapes on plain, gradient or noisy backgrounds) as video.
 
 The domain is the promise the demo model makes; training, the sample video, the benchmark and the
 tests all draw from here so that they agree on it:
@@ -10,7 +10,7 @@ tests all draw from here so that they agree on it:
 - a distractor, when present, has another colour and another shape and is 40-65% of the main
   object's size, so the main object is always the salient one; it is drawn below the main object;
 - backgrounds are plain, a linear gradient, or either of these with per-pixel noise; every
-  background colour is at least `MIN_BACKGROUND_DISTANCE` (RGB, Euclidean) from the objects' colours;
+  background colour is at least `MIN_BACKGROUND_DISTANCE` (RGB, Euclidean) from the objects';
 - a background-only scene ("nothing") has no object; its captions are `NOTHING_CAPTIONS`.
 """
 
@@ -47,7 +47,7 @@ NOTHING_CAPTIONS: tuple[str, ...] = (
 SIZE_RANGE_FRAC = (0.10, 0.40)  # main object height / frame height
 DISTRACTOR_SCALE_RANGE = (0.40, 0.65)  # distractor size / main object size
 MIN_BACKGROUND_DISTANCE = 120.0  # RGB distance between any background colour and an object colour
-COLOUR_JITTER = 12  # per-channel jitter of an object's colour, so the model learns names, not exact RGB
+COLOUR_JITTER = 12  # per-channel jitter of object colours: the model learns names, not exact RGB
 
 _CAPTION_TEMPLATES: tuple[str, ...] = (
     "{a} {c} {s}",
@@ -78,7 +78,7 @@ def caption_variants(shape: str, colour: str) -> list[str]:
 
 @dataclass(frozen=True)
 class ShapeSpec:
-    """One object of a scene; positions are fractions of the range where the object fits the frame."""
+    """One object of a scene; positions are fractions of the range where it fits in the frame."""
 
     shape: str
     colour: str
@@ -106,7 +106,7 @@ class ShapeSpec:
 
 @dataclass(frozen=True)
 class Background:
-    """A background: a linear gradient from colour_a to colour_b (equal for plain) plus grey noise."""
+    """A background: a linear gradient from colour_a to colour_b (equal: plain) plus grey noise."""
 
     kind: str
     colour_a: tuple[int, int, int]
@@ -116,7 +116,7 @@ class Background:
 
     def __post_init__(self) -> None:
         if self.kind not in BACKGROUND_KINDS:
-            raise ValueError(f"background kind must be one of {BACKGROUND_KINDS}, got {self.kind!r}")
+            raise ValueError(f"background kind must be in {BACKGROUND_KINDS}, got {self.kind!r}")
 
 
 @dataclass(frozen=True)
@@ -147,7 +147,7 @@ class Segment:
         if self.shape is not None and self.colour is not None:
             _check_class(self.shape, self.colour)
         if self.background is not None and self.background not in BACKGROUND_KINDS:
-            raise ValueError(f"background must be one of {BACKGROUND_KINDS}, got {self.background!r}")
+            raise ValueError(f"background must be in {BACKGROUND_KINDS}, got {self.background!r}")
 
 
 @dataclass(frozen=True)
@@ -172,7 +172,7 @@ def random_scene(
     moving: bool = False,
     background: str | None = None,
 ) -> Scene:
-    """A random scene of the domain showing a (shape, colour) object, or nothing when shape is None."""
+    """A random scene showing a (shape, colour) object, or nothing when shape is None."""
     main = None if shape is None or colour is None else _random_spec(rng, shape, colour, moving)
     extra = _random_distractor(rng, main) if distractor and main is not None else None
     avoid = [s.rgb for s in (main, extra) if s is not None]
@@ -198,7 +198,7 @@ def encode_h264(
     crf: int = 30,
     preset: str = "veryfast",
 ) -> int:
-    """Encode RGB uint8 frames as H.264 yuv420p mp4 with frame i at pts i/fps; returns the frame count."""
+    """Encode RGB uint8 frames as H.264 yuv420p mp4, frame i at pts i/fps; returns the count."""
     import av  # here so that importing the renderer stays cheap
 
     n = 0
@@ -260,12 +260,12 @@ def _segment_frames(
             yield render_frame(rng, size[0], size[1], scene, i / fps)
 
 
-def _open_stream(container, width: int, height: int, fps: int, crf: int, preset: str):  # noqa: ANN001
+def _open_stream(container, width: int, height: int, fps: int, crf: int, preset: str):  # noqa
     stream = container.add_stream("libx264", rate=fps)
     stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
     stream.time_base = Fraction(1, fps)
     stream.codec_context.time_base = Fraction(1, fps)
-    # No B-frames: decode order equals presentation order, so pts stay i/fps with no edit-list shift.
+    # No B-frames: decode order is presentation order, so pts stay i/fps with no edit-list shift.
     stream.options = {"crf": str(crf), "preset": preset, "bf": "0"}
     return stream
 
@@ -319,12 +319,16 @@ def _random_background(
     return Background(kind, a, b, float(rng.uniform(0, 2 * math.pi)), noise)
 
 
-def _far_colour(rng: np.random.Generator, avoid: Sequence[tuple[int, int, int]]) -> tuple[int, int, int]:
+def _far_colour(
+    rng: np.random.Generator, avoid: Sequence[tuple[int, int, int]]
+) -> tuple[int, int, int]:
     """A random RGB colour at least MIN_BACKGROUND_DISTANCE from every colour in avoid."""
     targets = np.array(avoid, dtype=np.float64).reshape(-1, 3)
     while True:
         c = rng.integers(0, 256, 3)
-        if len(targets) == 0 or np.linalg.norm(targets - c, axis=1).min() >= MIN_BACKGROUND_DISTANCE:
+        dist = np.linalg.norm(targets - c, axis=1).min() if len(targets) else np.inf
+        far = dist >= MIN_BACKGROUND_DISTANCE
+        if far:
             r, g, b = c.tolist()
             return int(r), int(g), int(b)
 

@@ -1,0 +1,58 @@
+"""Option declarations shared by the commands, so each flag is spelled and explained once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+if TYPE_CHECKING:
+    from clipground.model import ModelSpec
+
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or warnings on stderr.")]
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs and tracebacks on stderr.")]
+Texts = Annotated[
+    Optional[list[str]],
+    typer.Option("--text", "-t", help="Query sentence; repeat for a span of several sentences."),
+]
+Fps = Annotated[float, typer.Option(help="Frames per second sampled before embedding.")]
+MinLen = Annotated[Optional[float], typer.Option(help="Shortest window, seconds (default: one sample).")]
+MaxLen = Annotated[Optional[float], typer.Option(help="Longest window (the cap), seconds.")]
+MaxFraction = Annotated[
+    float, typer.Option(help="Without --max-len, the cap as a fraction of the video (1 = no cap).")
+]
+Objective = Annotated[str, typer.Option(help="Window score: contrast or mean.")]
+Method = Annotated[str, typer.Option(help="Search: auto, exact, multiscale or brute.")]
+SpanMode = Annotated[str, typer.Option(help="Several sentences: ordered or mean.")]
+NmsIou = Annotated[float, typer.Option(help="Temporal IoU that suppresses a lower candidate.")]
+Model = Annotated[str, typer.Option(help="open_clip model name, demo, hf-hub:ID or local-dir:PATH.")]
+Pretrained = Annotated[str, typer.Option(help="open_clip pretrained tag; 'none' for random weights.")]
+Checkpoint = Annotated[Optional[str], typer.Option(help="Local weights file or open_clip-style folder.")]
+Device = Annotated[str, typer.Option(help="auto (cuda, mps, cpu), cpu, cuda or mps.")]
+Decoder = Annotated[str, typer.Option(help="Video decoder: pyav or decord.")]
+BatchSize = Annotated[int, typer.Option(help="Frames per model forward pass.")]
+Refine = Annotated[
+    Optional[bool],
+    typer.Option("--refine/--no-refine", help="Dense second pass near the boundaries (default: videos >= 60 s)."),
+]
+NoCache = Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the embedding cache.")]
+CacheDir = Annotated[
+    Optional[str],
+    typer.Option(help="Cache folder (default: $CLIPGROUND_CACHE_DIR or the platform cache dir)."),
+]
+Plot = Annotated[Optional[Path], typer.Option(help="Draw the similarity curves and windows to FILE.png.")]
+Export = Annotated[Optional[Path], typer.Option(help="Cut the found segments into clips in DIR.")]
+Padding = Annotated[float, typer.Option(help="--export: seconds added before and after.")]
+Reencode = Annotated[bool, typer.Option(help="--export: re-encode, exact to the frame.")]
+
+DEFAULT_MODEL = "ViT-B-32"
+DEFAULT_PRETRAINED = "laion2b_s34b_b79k"
+
+
+def model_spec(model: str, pretrained: str, checkpoint: str | None, device: str) -> ModelSpec:
+    """The model options as a ModelSpec ('none' means random weights)."""
+    from clipground.model import ModelSpec
+
+    tag = None if pretrained.lower() == "none" else pretrained
+    return ModelSpec(name=model, pretrained=tag, checkpoint=checkpoint, device=device)

@@ -19,7 +19,7 @@ import typer
 
 from clipground.cli_options import (
     BatchSize, CacheDir, Checkpoint, Decoder, Device, Fps, MaxFraction, MaxLen, Method, MinLen, Model,
-    NmsIou, Objective, Pretrained, Quiet, SpanMode, Texts, Verbose, model_spec,
+    Export, NmsIou, Objective, Padding, Pretrained, Quiet, Reencode, SpanMode, Texts, Verbose, model_spec,
 )
 
 if TYPE_CHECKING:
@@ -220,6 +220,9 @@ def batch(
     workers: Workers = 1,
     timeout: Timeout = 600.0,
     fail_fast: FailFast = False,
+    export: Export = None,
+    padding: Padding = 0.0,
+    reencode: Reencode = False,
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:
@@ -266,12 +269,32 @@ def batch(
                 for record in jobs.batch_records(
                     outcome, [encoded[q] for q in todo[outcome.video]], options
                 ):
+                    if export is not None and not jobs.is_error(record):
+                        record = _with_clip(record, export, padding, reencode)
                     write(record)
                     failed |= jobs.is_error(record)
                 if failed and fail_fast:
                     break
     if failed:
         raise typer.Exit(1)
+
+
+def _with_clip(record: dict[str, Any], out_dir: Path, padding: float, reencode: bool) -> dict[str, Any]:
+    """Cut the record's window into a clip; a cut that fails is a warning, the answer still stands."""
+    from pathlib import Path
+
+    from clipground.errors import ClipgroundError
+    from clipground.export import export_moments
+    from clipground.results import Moment
+
+    fields = ("start_frame", "end_frame", "start_s", "end_s", "score")
+    stem = f"{Path(record['video']).stem}_{record['id']}"
+    try:
+        clip = export_moments(record["video"], [Moment(**{k: record[k] for k in fields})], out_dir, padding, reencode, stem)
+    except ClipgroundError as exc:
+        log.warning("%s: no clip: %s", record["video"], exc)
+        return record
+    return {**record, "clip": str(clip[0])}
 
 
 def search(

@@ -366,3 +366,18 @@ def test_resume_refuses_a_file_it_did_not_write(cli, library: Path, tmp_path: Pa
     result = cli("batch", str(library / "v0.mp4"), "-t", "x", "-o", str(precious), "--resume")
     assert result.exit_code == 2 and "refusing" in result.stderr
     assert precious.read_text() == '{"title": "my notes"}\n'
+
+
+def test_batch_export_cuts_a_clip_per_answer(cli, library: Path, tmp_path: Path) -> None:
+    import av
+
+    result = cli("batch", str(library / "v1.mp4"), str(library / "v2.mp4"), "-t", "x",
+                 "--export", str(tmp_path / "clips"), "--reencode")
+    records = _lines(result.stdout)
+    assert result.exit_code == 0 and len(records) == 2
+    for record in records:
+        clip = Path(record["clip"])
+        assert clip.parent == tmp_path / "clips" and clip.name.startswith(Path(record["video"]).stem)
+        with av.open(str(clip)) as container:
+            frames = sum(1 for _ in container.decode(video=0))
+        assert frames == record["end_frame"] - record["start_frame"] + 1

@@ -165,7 +165,9 @@ def naive(work: Path, quick: bool) -> dict:
         done = subprocess.run(cmd, capture_output=True, text=True, check=True)
         wall = time.perf_counter() - t0
         rec = json.loads(done.stdout.strip().splitlines()[-1])
-        iou = _iou((rec["start_s"], rec["end_s"]), (target["start_s"], target["end_s"]))
+        # a class can occur more than once in the video: score against its best-matching occurrence
+        iou = max(_iou((rec["start_s"], rec["end_s"]), (t["start_s"], t["end_s"]))
+                  for t in truth if t["caption"] == target["caption"])
         runs[name] = {"wall_s": round(wall, 2), "iou": round(iou, 4), "start_s": rec["start_s"], "end_s": rec["end_s"]}
         print(f"naive comparison {name}: {runs[name]}", file=sys.stderr)
     runs["speedup"] = round(runs["naive"]["wall_s"] / runs["clipground"]["wall_s"], 2)

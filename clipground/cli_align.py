@@ -233,23 +233,14 @@ def match_with_extras(
 
 
 def _match_and_plot(request: MatchRequest, progress: Any, plot: Path, cache: Any) -> Grounding:
-    """What api.match does, keeping the embedding to draw the curve from."""
-    from clipground import pipeline, search
-    from clipground.cache import embed_cached
-    from clipground.model import load_encoder
+    """api.match, keeping the embedding to draw the curve from."""
+    from clipground import api, pipeline, search
     from clipground.plot import plot_grounding
-    from clipground.video import probe
 
-    sentences = request.sentences()
-    probe(request.video)
-    encoder = load_encoder(request.model)
-    options = request.options
-    text = pipeline.encode_query(encoder, sentences)  # (K, D)
-    embedded, _ = embed_cached(request.video, encoder, options, cache, progress)
-    result = pipeline.ground_embedded(embedded, sentences, text, options)
-    if pipeline.wants_refinement(embedded, options, len(sentences)):
-        result = pipeline.refine_grounding(result, embedded, text, encoder, options)
-    curve = search.similarity(embedded.embeddings, text.mean(axis=0))  # what span mode mean reads
-    per_sentence = [search.similarity(embedded.embeddings, row) for row in text]
-    plot_grounding(plot, embedded.times_s, curve, result, per_sentence if len(text) > 1 else [])
+    p = api.prepare(request, progress=progress, cache=cache)
+    result = pipeline.ground_and_refine(p.embedded, p.sentences, p.text, p.encoder, request.options)
+    frames = p.embedded.embeddings
+    curve = search.similarity(frames, p.text.mean(axis=0))  # what span mode mean reads
+    per_sentence = [search.similarity(frames, row) for row in p.text]
+    plot_grounding(plot, p.embedded.times_s, curve, result, per_sentence if len(p.text) > 1 else [])
     return result

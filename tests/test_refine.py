@@ -65,8 +65,8 @@ def test_two_pass_is_frame_accurate_with_far_fewer_frames(red_segment: Path) -> 
     assert (fine.best.start_frame, fine.best.end_frame) == (184, 316)
     assert fine.best.start_s == pytest.approx(7.36) and fine.best.end_s == pytest.approx(12.68)
     assert fine.frames_embedded == encoder.frames_seen
-    # 20 coarse samples, then every frame within 1 s of the two coarse boundaries
-    assert fine.frames_embedded <= 20 + 2 * (2 * 25 + 1)
+    # 20 coarse samples, then every frame within two coarse steps (2 s) of the two coarse boundaries
+    assert fine.frames_embedded <= 20 + 2 * (4 * 25 + 1)
 
 
 def test_two_pass_agrees_with_dense(red_segment: Path) -> None:
@@ -78,3 +78,14 @@ def test_two_pass_agrees_with_dense(red_segment: Path) -> None:
 def test_auto_refines_only_long_videos(red_segment: Path) -> None:
     auto = ground(red_segment, "red", ColourEncoder(), GroundOptions(fps=1))
     assert auto.frames_embedded == auto.num_sampled == 20  # 20 s is short: one pass
+
+
+def test_ordered_span_refines_each_sentence_on_its_own_curve(tmp_path: Path) -> None:
+    colours = [(0, 0, 0)] * 93 + [(200, 0, 0)] * 117 + [(0, 0, 200)] * 131 + [(0, 0, 0)] * 159
+    frames = [np.full((32, 48, 3), c, np.uint8) for c in colours]
+    video = make_video(tmp_path / "red_blue.mp4", frames, fps=25)
+    g = ground(video, ["red", "blue"], ColourEncoder(), GroundOptions(fps=1, refine=True, span_mode="ordered"))
+    red, blue = g.sentences
+    assert (red.start_frame, red.end_frame) == (93, 209)
+    assert (blue.start_frame, blue.end_frame) == (210, 340)
+    assert (g.best.start_frame, g.best.end_frame) == (93, 340)

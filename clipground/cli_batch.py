@@ -13,6 +13,7 @@ import re
 import sys
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -281,8 +282,6 @@ def batch(
 
 def _with_clip(record: dict[str, Any], out_dir: Path, padding: float, reencode: bool) -> dict[str, Any]:
     """Cut the record's window into a clip; a cut that fails is a warning, the answer still stands."""
-    from pathlib import Path
-
     from clipground.errors import ClipgroundError
     from clipground.export import export_moments
     from clipground.results import Moment

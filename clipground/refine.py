@@ -50,18 +50,18 @@ def window_scores(curve: Curve, firsts: np.ndarray, lasts: np.ndarray, objective
     weights = np.diff(bounds)
     offset = float(curve.values.mean())  # centred sums keep the prefix sums well conditioned
     mass = np.concatenate(([0.0], np.cumsum(weights * (curve.values - offset))))
-    f, l = firsts[:, None], lasts[None, :]
-    length = bounds[l + 1] - bounds[f]
-    inside = mass[l + 1] - mass[f]
+    f, e = firsts[:, None], lasts[None, :]  # (A, 1) first and (1, B) last samples
+    length = bounds[e + 1] - bounds[f]
+    inside = mass[e + 1] - mass[f]
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_in = np.where(length > 0, inside / length, np.nan) + offset
         if objective == "mean":
-            return np.where(l >= f, mean_in, np.nan)
+            return np.where(e >= f, mean_in, np.nan)
         rest = bounds[-1] - bounds[0] - length
         mean_out = (mass[-1] - inside) / rest + offset
         # the whole video has nothing outside: it scores 0, as in search.py
         contrast = np.where(rest > 1e-12, mean_in - mean_out, 0.0)
-        return np.where(l >= f, contrast, np.nan)
+        return np.where(e >= f, contrast, np.nan)
 
 
 def refine_window(

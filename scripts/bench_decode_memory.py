@@ -38,7 +38,7 @@ def make_clip(path: Path, frames: int = 50, fps: int = 25) -> Path:
         stream = container.add_stream("libx264", rate=fps, options={"preset": "veryfast"})
         stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
         rng = np.random.default_rng(0)
-        for i in range(frames):
+        for _ in range(frames):
             pixels = rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)
             container.mux(stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")))
         container.mux(stream.encode())

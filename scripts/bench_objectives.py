@@ -44,7 +44,8 @@ def main() -> None:
         options = GroundOptions(fps=args.fps, min_len_s=args.min_len, objective=objective, span_mode=span_mode,
                                 refine=False)
 
-        def ground_video(path: Path, items: list[evaluate.Annotation]) -> list[tuple[tuple[float, float], ...]]:
+        def ground_video(path: Path, items: list[evaluate.Annotation], options: GroundOptions = options,
+                         ) -> list[tuple[tuple[float, float], ...]]:
             found = [ground_embedded(embedded[items[0].video], a.query, encode_query(encoder, a.query), options)
                      for a in items]
             return [tuple((m.start_s, m.end_s) for m in g.candidates) for g in found]

@@ -338,21 +338,36 @@ def _ordered(
     frames: np.ndarray, text: np.ndarray, min_len: int, max_len: int | None, options: GroundOptions
 ) -> tuple[list[search.Window], list[search.Window]]:
     """Locate each sentence after the previous one; the span is the union of their windows."""
+    found = _ordered_alternatives(frames, text, min_len, max_len, options, count=1)
+    parts = [group[0] for group in found]
+    union = search.Window(parts[0].start, parts[-1].end, float(np.mean([p.score for p in parts])))
+    return [union], parts
+
+
+def _ordered_alternatives(
+    frames: np.ndarray,
+    text: np.ndarray,
+    min_len: int,
+    max_len: int | None,
+    options: GroundOptions,
+    count: int,
+) -> list[list[search.Window]]:
+    """For each sentence, its best `count` windows (by NMS) after the previous sentence's best one
+    and leaving room for the sentences still to place; the first of each list is the answer."""
     n, k = len(frames), len(text)
     if n < k * min_len:
         raise VideoError(f"too few samples ({n}) to place {k} sentences of at least {min_len} samples each")
-    parts, start = [], 0
+    found, start = [], 0
     for i, row in enumerate(text):
         room = n - (k - i - 1) * min_len  # leave space for the sentences still to place
         scores = search.similarity(frames[start:room], row)
-        w = search.best_window(
-            scores, min_len=min_len, max_len=max_len, objective=options.objective,
-            method=_method(options, len(scores), min_len, max_len),
+        windows = search.best_windows(
+            scores, min_len=min_len, max_len=max_len, objective=options.objective, top_k=count,
+            nms_iou=options.nms_iou, method=_method(options, len(scores), min_len, max_len),
         )
-        parts.append(search.Window(w.start + start, w.end + start, w.score))
-        start = parts[-1].end + 1
-    union = search.Window(parts[0].start, parts[-1].end, float(np.mean([p.score for p in parts])))
-    return [union], parts
+        found.append([search.Window(w.start + start, w.end + start, w.score) for w in windows])
+        start = found[-1][0].end + 1
+    return found
 
 
 def _moment(embedded: VideoEmbedding, window: search.Window) -> Moment:
@@ -383,56 +398,107 @@ def wants_refinement(embedded: VideoEmbedding, options: GroundOptions) -> bool:
     return options.refine is True or summary.duration_s >= REFINE_AUTO_MIN_S
 
 
+SENTENCE_ALTERNATIVES = 3  # coarse windows refined per ordered sentence; the best refined one wins
+
+
 def refine_grounding(
     coarse: Grounding, embedded: VideoEmbedding, text: np.ndarray, encoder: Encoder, options: GroundOptions
 ) -> Grounding:
     """Embed frames densely within two coarse steps of each window's boundaries and re-solve there.
 
-    Candidates are refined on the query's curve; with ordered sentences, each sentence's window is
-    refined on its own sentence's curve, and the answer is again their union.
+    Candidates are refined on the query's curve. With ordered sentences, each sentence's best few
+    coarse windows are refined on its own sentence's curve and the best refined one is kept; the
+    answer is again their union.
     """
     margin = REFINE_MARGIN_STEPS / options.fps
-    windows = [*coarse.candidates, *coarse.sentences]
+    alternatives = _sentence_alternatives(coarse, embedded, text, options)
+    windows = [*coarse.candidates, *(m for group in alternatives for m in group)]
     spans = _merge_spans([(b - margin, b + margin) for m in windows for b in (m.start_s, m.end_s)])
     fine = _embed_spans(embedded.video, spans, encoder, options)
     merged = _merge_samples(embedded, fine)
     refine = _refiner(merged, embedded.summary.duration_s, margin, options)
+    frames_embedded = coarse.frames_embedded + fine.count
     if coarse.sentences:
-        parts = _refine_in_order(coarse.sentences, text, refine)
+        duration_s = embedded.summary.duration_s
+        parts = _refine_in_order(alternatives, text, refine, duration_s, _min_len_s(options))
+        if parts is None:
+            return replace(coarse, frames_embedded=frames_embedded)
         union = Moment(parts[0].start_frame, parts[-1].end_frame, parts[0].start_s, parts[-1].end_s,
                        float(np.mean([p.score for p in parts])))
         return replace(coarse, best=union, candidates=(union,), sentences=tuple(parts),
-                       frames_embedded=coarse.frames_embedded + fine.count)
+                       frames_embedded=frames_embedded)
     query = _unit(text.mean(axis=0))
-    moments = sorted((refine(m, query) for m in coarse.candidates), key=lambda m: -m.score)  # stable
-    return replace(coarse, best=moments[0], candidates=tuple(moments), frames_embedded=coarse.frames_embedded + fine.count)
+    moments = sorted((refine(m, query) or m for m in coarse.candidates), key=lambda m: -m.score)  # stable
+    return replace(coarse, best=moments[0], candidates=tuple(moments), frames_embedded=frames_embedded)
 
 
-def _refiner(
-    merged: VideoEmbedding, duration_s: float, margin: float, options: GroundOptions
-) -> Callable[[Moment, np.ndarray], Moment]:
-    """Re-solve one window's boundaries on the merged samples' curve for a query vector."""
+def _sentence_alternatives(
+    coarse: Grounding, embedded: VideoEmbedding, text: np.ndarray, options: GroundOptions
+) -> list[list[Moment]]:
+    """Each ordered sentence's coarse window first, then its next best (none without sentences)."""
+    if not coarse.sentences:
+        return []
+    min_len, max_len = _lengths_in_samples(embedded, options)
+    found = _ordered_alternatives(
+        embedded.embeddings, text, min_len, max_len, options, count=SENTENCE_ALTERNATIVES
+    )
+    return [[_moment(embedded, w) for w in group] for group in found]
+
+
+Refine = Callable[..., Moment | None]  # (moment, query vector, from_s=0, to_s=duration)
+
+
+def _min_len_s(options: GroundOptions) -> float:
+    """The coarse pass's shortest window in seconds: --min-len, else one sample."""
+    return options.min_len_s or 1.0 / options.fps
+
+
+def _refiner(merged: VideoEmbedding, duration_s: float, margin: float, options: GroundOptions) -> Refine:
+    """Re-solve one window's boundaries on the merged samples' curve for a query vector; None when
+    no window near them fits the length limits.
+
+    The curve can be limited to [from_s, to_s): ordered sentences are each searched after the one
+    before (see `_ordered`), so their contrast is taken against that stretch only, at both rates.
+    """
     from clipground.refine import Curve, refine_window
 
-    min_len_s = options.min_len_s or 1.0 / options.fps  # the coarse pass's shortest window: one sample
+    min_len_s = _min_len_s(options)
     cap = max(min_len_s, max_len_s(options, duration_s))
 
-    def refine(m: Moment, query: np.ndarray) -> Moment:
-        curve = Curve(merged.times_s, duration_s, search.similarity(merged.embeddings, query))
+    def refine(
+        m: Moment, query: np.ndarray, from_s: float = 0.0, to_s: float = duration_s
+    ) -> Moment | None:
+        inside = np.flatnonzero((merged.times_s >= from_s - 1e-9) & (merged.times_s < to_s - 1e-9))
+        if len(inside) == 0:
+            return None
+        first = int(inside[0])
+        values = search.similarity(merged.embeddings[inside], query)
+        curve = Curve(merged.times_s[inside], min(to_s, duration_s), values)
         w = refine_window(curve, m.start_s, m.end_s, margin, options.objective, min_len_s, cap)
-        return m if w is None else _moment(merged, search.Window(w.first, w.last, w.score))
+        return None if w is None else _moment(merged, search.Window(w.first + first, w.last + first, w.score))
 
     return refine
 
 
 def _refine_in_order(
-    parts: Sequence[Moment], text: np.ndarray, refine: Callable[[Moment, np.ndarray], Moment]
-) -> list[Moment]:
-    """Refine each sentence's window on its own curve; if two refined windows would overlap, keep the
-    coarse ones (they are in order by construction)."""
-    fine = [refine(part, row) for part, row in zip(parts, text)]
-    in_order = all(b.start_frame > a.end_frame for a, b in zip(fine, fine[1:]))
-    return fine if in_order else list(parts)
+    alternatives: Sequence[Sequence[Moment]],
+    text: np.ndarray,
+    refine: Refine,
+    duration_s: float,
+    min_len_s: float,
+) -> list[Moment] | None:
+    """Refine each sentence's coarse windows on its own curve, after the refined sentence before it
+    and leaving room for those after, as `_ordered` searched them, and keep the best; None if some
+    sentence has no refined window there (the coarse answer then stands)."""
+    fine: list[Moment] = []
+    for i, (group, row) in enumerate(zip(alternatives, text)):
+        from_s = fine[-1].end_s if fine else 0.0
+        to_s = max(duration_s - (len(alternatives) - i - 1) * min_len_s, group[0].end_s)
+        refined = [m for m in (refine(c, row, from_s, to_s) for c in group) if m is not None]
+        if not refined:
+            return None
+        fine.append(max(refined, key=lambda m: m.score))  # the first of equals: the coarse answer's
+    return fine
 
 
 @dataclass(frozen=True)

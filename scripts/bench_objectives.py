@@ -1,6 +1,6 @@
 """Every objective and span mode on the demo benchmark, each video embedded once.
 
-    python scripts/bench_objectives.py [BENCH_DIR] [--model demo] [--fps 2] [--min-len 1]
+    python scripts/bench_objectives.py [BENCH_DIR] [--model demo] [--fps 2] [--min-len 1] [--max-fraction 1]
 
 BENCH_DIR holds annotations.jsonl and videos/ (made by scripts/make_benchmark.py; made here if
 missing). Prints a JSON report per configuration and a Markdown table of R@1 at IoU 0.5 per kind.
@@ -30,6 +30,8 @@ def main() -> None:
     parser.add_argument("--model", default="demo")
     parser.add_argument("--fps", type=float, default=2.0)
     parser.add_argument("--min-len", type=float, default=None)
+    parser.add_argument("--max-fraction", type=float, default=GroundOptions.max_fraction,
+                        help="the default max-length cap, as a fraction of the video (1: no cap)")
     args = parser.parse_args()
     if not (args.bench / "annotations.jsonl").exists():
         subprocess.run([sys.executable, str(ROOT / "scripts" / "make_benchmark.py"), str(args.bench)], check=True)
@@ -42,7 +44,7 @@ def main() -> None:
     reports = {}
     for objective, span_mode in CONFIGS:
         options = GroundOptions(fps=args.fps, min_len_s=args.min_len, objective=objective, span_mode=span_mode,
-                                refine=False)
+                                max_fraction=args.max_fraction, refine=False)
 
         def ground_video(path: Path, items: list[evaluate.Annotation], options: GroundOptions = options,
                          ) -> list[tuple[tuple[float, float], ...]]:

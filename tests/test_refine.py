@@ -89,3 +89,43 @@ def test_ordered_span_refines_each_sentence_on_its_own_curve(tmp_path: Path) -> 
     assert (red.start_frame, red.end_frame) == (93, 209)
     assert (blue.start_frame, blue.end_frame) == (210, 340)
     assert (g.best.start_frame, g.best.end_frame) == (93, 340)
+
+
+def test_ordered_refinement_solves_the_same_objective_as_dense(tmp_path: Path) -> None:
+    # Blue fades out over 4 s. Ordered search scores "blue" against the stretch after "red" only, so
+    # where the fade stops counting as blue depends on that stretch; refinement must use it too.
+    fade = [(0, 0, round(200 * (1 - i / 100))) for i in range(100)]
+    colours = [(0, 0, 0)] * 60 + [(200, 0, 0)] * 240 + [(0, 0, 200)] * 90 + fade + [(0, 0, 0)] * 110
+    video = make_video(tmp_path / "fade.mp4", [np.full((32, 48, 3), c, np.uint8) for c in colours], fps=25)
+    options = {"span_mode": "ordered", "min_len_s": 1.0}
+    dense = ground(video, ["red", "blue"], ColourEncoder(), GroundOptions(fps=25, refine=False, **options))
+    two = ground(video, ["red", "blue"], ColourEncoder(), GroundOptions(fps=1, refine=True, **options))
+    assert two.frames_embedded < dense.frames_embedded
+    for d, t in zip(dense.sentences, two.sentences):
+        assert abs(d.start_frame - t.start_frame) <= 1 and abs(d.end_frame - t.end_frame) <= 1
+
+
+def test_each_ordered_sentence_keeps_its_best_refined_alternative() -> None:
+    from clipground.pipeline import _refine_in_order
+    from clipground.results import Moment
+
+    def at(start_s: float, end_s: float, score: float = 0.0) -> Moment:
+        return Moment(round(start_s * 10), round(end_s * 10) - 1, start_s, end_s, score)
+
+    calls = []
+
+    def refine(m: Moment, query: np.ndarray, from_s: float, to_s: float) -> Moment | None:
+        calls.append((m.start_s, from_s, to_s))
+        if m.start_s >= 50:  # nothing near this coarse window fits: no refined window
+            return None
+        return at(m.start_s + 0.3, m.end_s + 0.3, score=m.end_s - m.start_s)  # longer scores higher
+
+    first = [at(0, 10), at(20, 22)]
+    second = [at(11, 13), at(14, 30), at(50, 55)]  # coarse best first, as `_ordered_alternatives` lists
+    parts = _refine_in_order([first, second], np.zeros((2, 3)), refine, duration_s=60.0, min_len_s=1.0)
+    assert parts is not None
+    assert [(p.start_s, p.end_s) for p in parts] == [(0.3, 10.3), (14.3, 30.3)]
+    # the first sentence leaves room for the second; the second starts after the refined first
+    assert calls[:2] == [(0, 0.0, 59.0), (20, 0.0, 59.0)]
+    assert [c[1:] for c in calls[2:]] == [(10.3, 60.0)] * 3
+    assert _refine_in_order([[at(50, 55)]], np.zeros((1, 3)), refine, 60.0, 1.0) is None

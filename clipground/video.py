@@ -510,11 +510,8 @@ class _PyAVPass:
 
     backend = "pyav"
 
-    def __init__(
-        self, path: Path, probed: _Probe, plan: _Plan, decode_size: tuple[int, int], threads: int = 0
-    ):
+    def __init__(self, path: Path, probed: _Probe, plan: _Plan, decode_size: tuple[int, int]):
         self.path, self.probed, self.plan, self.decode_size = path, probed, plan, decode_size
-        self.threads = threads  # decoder threads; 0 lets FFmpeg choose
         self.counter = _Counter()
         self.head: list[int] = []  # pts of the first frames decoded from the start
         self.scan: PacketScan | None = None
@@ -543,7 +540,6 @@ class _PyAVPass:
             stream = container.streams[self.probed.stream_index]
             # Slice + frame threads: this is the hot loop.
             stream.thread_type = "AUTO" if self.frame_threads else "SLICE"
-            stream.codec_context.thread_count = self.threads
             seek: _Seek | None = None
             while True:
                 seek = yield from self._segment(container, stream, seek)
@@ -851,13 +847,9 @@ class FrameSampler:
         chunk_size: int = 32,
         start_s: float | None = None,
         end_s: float | None = None,
-        threads: int = 0,
     ) -> None:
         _check_args(fps, decoder, chunk_size, start_s, end_s)
-        if not isinstance(threads, int) or threads < 0:
-            raise UsageError(f"threads must be an integer >= 0 (0: FFmpeg's choice), got {threads!r}")
         self.path = Path(path)
-        self.threads = threads
         self._probed = _probe(self.path)
         self.info = self._probed.info
         self.size = _output_size(self.info, size, short_side)  # (width, height), display
@@ -902,7 +894,7 @@ class FrameSampler:
                     emitted,
                     _first_line(exc),
                 )
-        pyav = _PyAVPass(self.path, self._probed, self._plan, self._decode_size(), self.threads)
+        pyav = _PyAVPass(self.path, self._probed, self._plan, self._decode_size())
         try:
             yield from (item for item in pyav.run() if item[2] > done)
         except av.error.FFmpegError as exc:  # undecodable packets are skipped; this is worse

@@ -193,11 +193,13 @@ class Encoder:
         if len(pixels) == 0:
             return np.zeros((0, self.embed_dim), np.float32)
         x = torch.from_numpy(np.ascontiguousarray(_fit_square(pixels, self.input)))
-        x = x.to(self.device).permute(0, 3, 1, 2).float().div_(255.0)  # (N, 3, S, S)
-        mean = torch.tensor(self.input.mean, device=self.device).view(1, 3, 1, 1)
+        x = x.to(self.device).permute(0, 3, 1, 2)  # (N, 3, S, S) uint8
+        # (x / 255 - mean) / std as one scale and one shift, in place
         std = torch.tensor(self.input.std, device=self.device).view(1, 3, 1, 1)
+        mean = torch.tensor(self.input.mean, device=self.device).view(1, 3, 1, 1)
+        x = x.float().mul_(1.0 / (255.0 * std)).sub_(mean / std)
         with torch.inference_mode(), self._autocast():
-            feats = self.model.encode_image((x - mean) / std)
+            feats = self.model.encode_image(x)
         return _normalise(feats)
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:

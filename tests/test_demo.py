@@ -117,3 +117,21 @@ def test_shipped_model_classifies_fresh_frames_zero_shot() -> None:
         txt = model.encode_text(tokenizer(texts), normalize=True)  # (32, D)
     accuracy = ((img @ txt.T).argmax(1).numpy() == np.array(labels)).mean()
     assert accuracy >= 0.90
+
+
+def test_training_is_deterministic(tmp_path: Path) -> None:
+    """Two short runs of the training script from the same seed write byte-identical weights."""
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "train_demo_model.py"
+    weights = []
+    for run in ("a", "b"):
+        out = tmp_path / run
+        subprocess.run(
+            [sys.executable, str(script), "--out", str(out), "--steps", "3", "--bank-chunks", "1",
+             "--eval-chunks", "1", "--batch-size", "32", "--workers", "1", "--eval-every", "1000"],
+            check=True, capture_output=True, timeout=600,
+        )
+        weights.append((out / "open_clip_model.safetensors").read_bytes())
+    assert weights[0] == weights[1]

@@ -36,6 +36,7 @@ from clipground.pipeline import (
     VideoEmbedding,
     embed_video,
     encode_query,
+    ground_and_refine,
     ground_embedded,
 )
 from clipground.text import clean_query
@@ -639,15 +640,16 @@ def pending_pairs(
 
 
 def batch_records(
-    outcome: Outcome, queries: Sequence[EncodedQuery], options: GroundOptions
+    outcome: Outcome, queries: Sequence[EncodedQuery], options: GroundOptions, encoder: Encoder
 ) -> Iterator[dict[str, Any]]:
-    """The result records of one embedded video: one per query, or its error record."""
+    """The result records of one embedded video: one per query, or its error record. Boundaries are
+    refined as `match` refines them (`pipeline.wants_refinement`), with `encoder`, in this process."""
     if outcome.error is not None or outcome.embedded is None:
         yield error_record(outcome.video, outcome.error or ItemError("Error", "not embedded"))
         return
     for eq in queries:
         try:
-            g = ground_embedded(outcome.embedded, eq.query.sentences, eq.text, options)
+            g = ground_and_refine(outcome.embedded, eq.query.sentences, eq.text, encoder, options)
         except ClipgroundError as exc:
             yield error_record(
                 outcome.video, ItemError(type(exc).__name__, _one_line(exc)), eq.query

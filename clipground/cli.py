@@ -15,7 +15,7 @@ from clipground import __version__
 from clipground.cli_options import (
     DEFAULT_MODEL, DEFAULT_PRETRAINED, BatchSize, CacheDir, Checkpoint, Decoder, Device, Export, Fps,
     MaxFraction, MaxLen, Method, MinLen, Model, NmsIou, NoCache, Objective, Padding, Plot, Pretrained,
-    Quiet, Reencode, Refine, SpanMode, Texts, Verbose, model_spec,
+    Quiet, Reencode, Refine, RefineFps, SpanMode, Texts, Verbose, model_spec,
 )
 from clipground.errors import ClipgroundError
 
@@ -166,9 +166,7 @@ def match(
     decoder: Decoder = "pyav",
     batch_size: BatchSize = 32,
     refine: Refine = None,
-    refine_fps: Annotated[
-        Optional[float], typer.Option(help="Rate of the second pass (default: every native frame).")
-    ] = None,
+    refine_fps: RefineFps = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="json, jsonl or table.")] = "json",
     plot: Plot = None,
     export: Export = None,

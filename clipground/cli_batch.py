@@ -20,7 +20,8 @@ import typer
 
 from clipground.cli_options import (
     BatchSize, CacheDir, Checkpoint, Decoder, Device, Fps, MaxFraction, MaxLen, Method, MinLen, Model,
-    Export, NmsIou, Objective, Padding, Pretrained, Quiet, Reencode, SpanMode, Texts, Verbose, model_spec,
+    Export, NmsIou, Objective, Padding, Pretrained, Quiet, Reencode, Refine, RefineFps, SpanMode, Texts,
+    Verbose, model_spec,
 )
 
 if TYPE_CHECKING:
@@ -217,6 +218,8 @@ def batch(
     device: Device = "auto",
     decoder: Decoder = "pyav",
     batch_size: BatchSize = 32,
+    refine: Refine = None,
+    refine_fps: RefineFps = None,
     cache_dir: CacheDir = None,
     workers: Workers = 1,
     timeout: Timeout = 600.0,
@@ -247,6 +250,8 @@ def batch(
             nms_iou=nms_iou,
             decoder=decoder,
             batch_size=batch_size,
+            refine=refine,
+            refine_fps=refine_fps,
         )
         spec = model_spec(model, pretrained, checkpoint, device)
         if bool(text) == bool(queries):
@@ -268,7 +273,7 @@ def batch(
             for outcome in embedder.run(list(todo)):
                 progress.video_done()
                 for record in jobs.batch_records(
-                    outcome, [encoded[q] for q in todo[outcome.video]], options
+                    outcome, [encoded[q] for q in todo[outcome.video]], options, encoder
                 ):
                     if export is not None and not jobs.is_error(record):
                         record = _with_clip(record, export, padding, reencode)

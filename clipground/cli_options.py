@@ -36,6 +36,9 @@ Refine = Annotated[
     Optional[bool],
     typer.Option("--refine/--no-refine", help="Dense second pass near the boundaries (default: videos >= 60 s)."),
 ]
+RefineFps = Annotated[
+    Optional[float], typer.Option(help="Rate of the second pass (default: every native frame).")
+]
 NoCache = Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the embedding cache.")]
 CacheDir = Annotated[
     Optional[str],

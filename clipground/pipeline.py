@@ -236,11 +236,20 @@ def ground_queries(
 def ground_and_refine(
     embedded: VideoEmbedding, sentences: Sequence[str], text: np.ndarray, encoder: Encoder, options: GroundOptions
 ) -> Grounding:
-    """Search an embedded video, then refine the boundaries where `wants_refinement` says so."""
+    """Search an embedded video, then refine the boundaries where `wants_refinement` says so.
+
+    If the second pass cannot decode the video (changed or gone since the first pass, as with a cached
+    embedding), the first pass's answer stands, with a warning.
+    """
     coarse = ground_embedded(embedded, sentences, text, options)
     if not wants_refinement(embedded, options):
         return coarse
-    return refine_grounding(coarse, embedded, text, encoder, options)
+    try:
+        return refine_grounding(coarse, embedded, text, encoder, options)
+    except VideoError as exc:
+        log.warning("%s: boundaries not refined (%s); the %g frames/s answer stands", embedded.video,
+                    exc, options.fps)
+        return coarse
 
 
 def ground_embedded(

@@ -148,7 +148,7 @@ def inprocess_batch(
     ):
         records += sum(
             1
-            for _ in jobs.batch_records(outcome, [encoded[q] for q in todo[outcome.video]], options)
+            for _ in jobs.batch_records(outcome, [encoded[q] for q in todo[outcome.video]], options, encoder)
         )
     assert records == len(asked) * len(todo)
     return time.perf_counter() - started

@@ -381,3 +381,17 @@ def test_batch_export_cuts_a_clip_per_answer(cli, library: Path, tmp_path: Path)
         with av.open(str(clip)) as container:
             frames = sum(1 for _ in container.decode(video=0))
         assert frames == record["end_frame"] - record["start_frame"] + 1
+
+
+@pytest.mark.parametrize("refine", ["--refine", "--no-refine"])
+def test_batch_answers_as_match_does(library: Path, cli, refine: str) -> None:
+    """`batch` refines the boundaries as `match` does (and not when told not to)."""
+    video = str(library / "v2.mp4")
+    batched = cli("batch", video, "--text", "a red square", refine)
+    matched = cli("match", video, "--text", "a red square", refine, "--format", "jsonl")
+    assert batched.exit_code == 0 and matched.exit_code == 0, batched.output + matched.output
+    (b,), (m,) = _lines(batched.stdout), _lines(matched.stdout)
+    keys = ("start_frame", "end_frame", "start_s", "end_s", "score", "frames_embedded", "candidates")
+    assert {k: b[k] for k in keys} == {k: m[k] for k in keys}
+    refined = b["frames_embedded"] > b["num_sampled"]
+    assert refined == (refine == "--refine")

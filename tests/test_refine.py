@@ -129,3 +129,21 @@ def test_each_ordered_sentence_keeps_its_best_refined_alternative() -> None:
     assert calls[:2] == [(0, 0.0, 59.0), (20, 0.0, 59.0)]
     assert [c[1:] for c in calls[2:]] == [(10.3, 60.0)] * 3
     assert _refine_in_order([[at(50, 55)]], np.zeros((1, 3)), refine, 60.0, 1.0) is None
+
+
+def test_a_refine_pass_that_cannot_decode_keeps_the_coarse_answer(red_segment: Path, monkeypatch, caplog) -> None:
+    from clipground import pipeline
+    from clipground.errors import VideoError
+
+    options = GroundOptions(fps=1, refine=True)
+    embedded = pipeline.embed_video(red_segment, ColourEncoder(), options)
+    text = pipeline.encode_query(ColourEncoder(), ["red"])
+    coarse = pipeline.ground_embedded(embedded, ["red"], text, options)
+
+    def gone(*args, **kwargs):
+        raise VideoError(f"{red_segment}: no such file")
+
+    monkeypatch.setattr(pipeline, "_embed_spans", gone)
+    g = pipeline.ground_and_refine(embedded, ["red"], text, ColourEncoder(), options)
+    assert g == coarse
+    assert "boundaries not refined" in caplog.text

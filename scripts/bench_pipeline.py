@@ -8,7 +8,7 @@ overhead  end-to-end `ground` time / model-forward time alone for the same frame
 refine    two-pass (1 frame/s, then every frame near the boundaries) vs dense (every frame): frames
           embedded on a 10-minute video, then the agreement part.
 agreement boundary agreement of two-pass and dense on the demo benchmark's queries.
-memory    peak RSS of `clipground match` on a 1-minute and a 30-minute video, same settings.
+memory    peak RSS of `clipground match --no-cache` on a 1-minute and a 30-minute video, same settings.
 naive     scripts/baseline_naive.py vs `clipground match --no-cache` on the same 5-minute video (demo
           model): wall time and IoU with the ground truth; also the time to import torch and open_clip,
           which both pay.
@@ -164,7 +164,7 @@ def memory(work: Path, quick: bool) -> dict:
         )
         done = subprocess.run(
             [sys.executable, "-c", code, "match", str(video), "-t", "a red circle", "--model", "demo", "-q",
-             "--no-refine"], capture_output=True, text=True, check=True,
+             "--no-refine", "--no-cache"], capture_output=True, text=True, check=True,
         )
         rss = int(done.stderr.split("maxrss_kb")[-1].split()[0]) / 1024
         out[f"{minutes}min_peak_rss_mib"] = round(rss, 1)

@@ -135,13 +135,9 @@ def _sampler(
     start_s: float | None = None,
     end_s: float | None = None,
 ) -> FrameSampler:
-    from clipground.video import probe
-
-    info = probe(video)
-    size = encoder.input.decode_size(info.width, info.height)
     return FrameSampler(
-        video, fps=fps, size=size, decoder=options.decoder, chunk_size=options.batch_size,
-        start_s=start_s, end_s=end_s,
+        video, fps=fps, size=encoder.input.decode_size, decoder=options.decoder,
+        chunk_size=options.batch_size, start_s=start_s, end_s=end_s,
     )
 
 

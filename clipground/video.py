@@ -14,7 +14,7 @@ import logging
 import math
 import re
 from collections import deque
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -435,13 +435,18 @@ def _plan(fps: float | None, avg_fps: float, start_s: float | None, end_s: float
 
 
 def _output_size(
-    info: VideoInfo, size: tuple[int, int] | None, short_side: int | None
+    info: VideoInfo,
+    size: tuple[int, int] | Callable[[int, int], tuple[int, int]] | None,
+    short_side: int | None,
 ) -> tuple[int, int]:
-    """(width, height) of the output in display orientation."""
+    """(width, height) of the output in display orientation; `size` may be a function of the
+    video's display (width, height), so that a caller need not probe the file first."""
     if (size is None) == (short_side is None):
         raise UsageError(
             f"give exactly one of size or short_side (got size={size}, short_side={short_side})"
         )
+    if callable(size):
+        size = size(info.width, info.height)
     if size is not None:
         if len(size) != 2 or any(not isinstance(v, int) or v < 1 for v in size):
             raise UsageError(f"size must be (width, height) positive integers, got {size!r}")
@@ -842,7 +847,7 @@ class FrameSampler:
         path: str | Path,
         *,
         fps: float | None,
-        size: tuple[int, int] | None = None,
+        size: tuple[int, int] | Callable[[int, int], tuple[int, int]] | None = None,
         short_side: int | None = None,
         decoder: str = "pyav",
         chunk_size: int = 32,

@@ -147,3 +147,13 @@ def test_a_refine_pass_that_cannot_decode_keeps_the_coarse_answer(red_segment: P
     g = pipeline.ground_and_refine(embedded, ["red"], text, ColourEncoder(), options)
     assert g == coarse
     assert "boundaries not refined" in caplog.text
+
+
+def test_each_decoding_pass_probes_the_file_once(red_segment: Path, monkeypatch) -> None:
+    from clipground import video
+
+    calls = []
+    real = video._probe
+    monkeypatch.setattr(video, "_probe", lambda path: calls.append(path) or real(path))
+    ground(red_segment, "red", ColourEncoder(), GroundOptions(fps=1, refine=False))
+    assert len(calls) == 1

@@ -192,6 +192,14 @@ def test_output_size_and_short_side(cfr_video: Path) -> None:
     assert frames.pixels.shape == (2, 20, 40, 3) and frames.pixels.dtype == np.uint8
     frames, _, _ = run(cfr_video, fps=1, size=None, short_side=24)
     assert frames.pixels.shape == (2, 24, 32, 3)
+    seen = []
+
+    def half(width: int, height: int) -> tuple[int, int]:  # a size chosen from the probed frame size
+        seen.append((width, height))
+        return width // 2, height // 2
+
+    frames, _, _ = run(cfr_video, fps=1, size=half)
+    assert seen == [(64, 48)] and frames.pixels.shape == (2, 24, 32, 3)
 
 
 def test_summary_before_exhaustion_is_an_error(cfr_video: Path) -> None:

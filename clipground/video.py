@@ -1,8 +1,9 @@
 """Video decoding: a cheap probe, then frames sampled by presentation time, in bounded chunks.
 
 Two backends share one interface. PyAV (the default) demuxes and decodes itself, skips undecodable
-packets and converts only the sampled frames. decord is an alternative that is checked against
-PyAV's packet scan first and falls back to PyAV (with a warning) where it would return wrong frames.
+packets, decodes only the packets that sampled frames need and converts only the sampled frames.
+decord is an alternative that is checked against PyAV's packet scan first and falls back to PyAV
+(with a warning) where it would return wrong frames.
 This is the only module that imports `av` or `decord`.
 """
 
@@ -35,6 +36,7 @@ _HEAD_FRAMES = 16  # first decoded frames compared with the packet scan before i
 _SEEK_MIN_S = 2.0  # never seek for less; below this, decoding through is cheaper
 _SEEK_MIN_GOPS = 3  # ...and only when the next target is this many (longest) GOPs ahead
 _SEEK_RETRIES = 3  # earlier keyframes tried when a seek overshoots, before decoding from the start
+_SKIP_MIN_FRACTION = 0.1  # skip unneeded packets only where at least this fraction of them are
 _SHORT_FRAMES = 2  # the header's duration may exceed the decoded one by this many frames...
 _SHORT_FRACTION = 0.05  # ...or this fraction of it before a file is reported as cut short
 _DECORD_MAX_MEAN_DIFF = 12.0  # decord vs PyAV frame 0, mean |diff| in 0..255 (scalers differ)
@@ -266,27 +268,95 @@ class _Counter:
         return self.frames < self.packets and not fields
 
 
+class _Skip:
+    """Which packets a pass does not decode: none until `start`, and none once `broken`.
+
+    Every packet is checked against the scan's decode order as it is demuxed, so a skipped packet
+    is always the one the plan meant; a packet out of that order sets `broken`.
+    """
+
+    def __init__(self) -> None:
+        self.order: np.ndarray | None = None  # (P,) the scan's pts in decode order
+        self.unneeded: np.ndarray | None = None  # (P,) bool: do not decode
+        self.keys: np.ndarray | None = None  # (P,) bool: keyframes
+        self.cursor = 0  # position in `order` of the next packet
+        self.broken = False
+
+    def start(self, scan: PacketScan, unneeded: np.ndarray) -> None:
+        self.order, self.keys = scan.decode_pts, scan.decode_key
+        self.unneeded = np.isin(scan.decode_pts, unneeded)
+
+    @property
+    def active(self) -> bool:
+        return self.unneeded is not None and not self.broken
+
+    def skips(self, packet: av.Packet) -> bool:
+        """Whether `packet` is not to be decoded (flush, empty and discarded ones always are)."""
+        if not packet.size or packet.is_discard:
+            return False
+        at, self.cursor = self.cursor, self.cursor + 1
+        if self.order is None or self.unneeded is None or self.broken:
+            return False
+        if at >= len(self.order) or self.order[at] != packet.pts:
+            at = self._find(packet)  # after a seek or a restart
+            if at is None:
+                self.broken = True
+                return False
+            self.cursor = at + 1
+        return bool(self.unneeded[at])
+
+    def _find(self, packet: av.Packet) -> int | None:
+        """Where a pass resumes: the first packet, or a keyframe after a seek."""
+        assert self.order is not None and self.keys is not None
+        where = np.flatnonzero(self.order == packet.pts) if packet.pts is not None else []
+        if len(where) != 1 or not (where[0] == 0 or (packet.is_keyframe and self.keys[where[0]])):
+            return None
+        return int(where[0])
+
+
 def _decoded(
     container: av.container.InputContainer,
     stream: av.video.VideoStream,
     path: Path,
     counter: _Counter,
+    skip: _Skip | None = None,
 ) -> Iterator[av.VideoFrame]:
-    """Decoded frames in output order; undecodable packets are counted and skipped."""
+    """Decoded frames in output order; undecodable packets are counted and skipped.
+
+    Packets `skip` names are not decoded. Before the first of a run of them the decoder is drained
+    and reset, so decoding resumes at the next needed packet (a keyframe) as after a seek.
+    """
+    drained = True  # a fresh or just-seeked decoder holds nothing
+    if skip is not None:
+        skip.cursor = 0  # from the start; after a seek `_Skip` finds its place at the keyframe
     for packet in _demuxed(container, stream, path):
+        if packet is not None and skip is not None and skip.skips(packet):
+            if not drained:
+                yield from _decode(stream, None, path, counter)
+                stream.codec_context.flush_buffers()
+                drained = True
+            continue
+        drained = False
         if packet is not None and packet.size and not packet.is_discard:
             counter.packets += 1
-        try:
-            frames = packet.decode() if packet is not None else stream.decode(None)
-        except av.error.FFmpegError as exc:
-            if isinstance(exc, MemoryError):
-                raise
-            counter.corrupt_packets += 1  # a corrupt stretch must not end the video
-            log.debug("%s: skipped an undecodable packet (%s)", path, exc)
-            continue
-        counter.frames += len(frames)
-        counter.interlaced += sum(1 for frame in frames if frame.interlaced_frame)
-        yield from frames
+        yield from _decode(stream, packet, path, counter)
+
+
+def _decode(
+    stream: av.video.VideoStream, packet: av.Packet | None, path: Path, counter: _Counter
+) -> list[av.VideoFrame]:
+    """The frames one packet (None: the end of the stream) gives back; [] if it is undecodable."""
+    try:
+        frames = packet.decode() if packet is not None else stream.decode(None)
+    except av.error.FFmpegError as exc:
+        if isinstance(exc, MemoryError):
+            raise
+        counter.corrupt_packets += 1  # a corrupt stretch must not end the video
+        log.debug("%s: skipped an undecodable packet (%s)", path, exc)
+        return []
+    counter.frames += len(frames)
+    counter.interlaced += sum(1 for frame in frames if frame.interlaced_frame)
+    return frames
 
 
 def _demuxed(
@@ -361,6 +431,8 @@ class PacketScan:
     end_pts: int  # the last packet's pts + duration (ticks)
     complete: bool  # every such packet had a pts
     reordered: bool  # pts not increasing in decode order: the stream has B-frames
+    decode_pts: np.ndarray  # (P,) int64 the same pts in decode (file) order
+    decode_key: np.ndarray  # (P,) bool: which of them are keyframes
 
     def gop_ticks(self) -> int:
         """The longest distance between keyframes (the whole stream if it has one keyframe)."""
@@ -371,11 +443,16 @@ class PacketScan:
         """The native index of the frame with presentation time `pts`."""
         return int(np.searchsorted(self.pts, pts, side="left"))
 
+    def successor(self, pts: int) -> int | None:
+        """The pts of the frame shown after the one at `pts` (None for the last)."""
+        index = int(np.searchsorted(self.pts, pts, side="right"))
+        return int(self.pts[index]) if index < len(self.pts) else None
+
 
 def scan_packets(path: str | Path) -> PacketScan:
     """Demux the first video stream of `path` without decoding and list its packets' pts."""
     path = Path(path)
-    pts, keys, end, complete, reordered, newest = [], [], 0, True, False, None
+    pts, flags, end, complete, reordered, newest = [], [], 0, True, False, None
     with _open(path) as container:
         stream = _video_stream(container, path)
         for packet in _demuxed(container, stream, path):
@@ -387,12 +464,46 @@ def scan_packets(path: str | Path) -> PacketScan:
             reordered = reordered or (newest is not None and packet.pts < newest)
             newest = packet.pts if newest is None else max(newest, packet.pts)
             pts.append(packet.pts)
-            keys.extend([packet.pts] if packet.is_keyframe else [])
+            flags.append(bool(packet.is_keyframe))
             end = max(end, packet.pts + (packet.duration or 0))
-    sorted_pts = np.sort(np.asarray(pts, dtype=np.int64))
+    decode_pts, decode_key = np.asarray(pts, dtype=np.int64), np.asarray(flags, dtype=bool)
     return PacketScan(
-        sorted_pts, np.sort(np.asarray(keys, dtype=np.int64)), end, complete, reordered
+        np.sort(decode_pts),
+        np.sort(decode_pts[decode_key]),
+        end,
+        complete,
+        reordered,
+        decode_pts,
+        decode_key,
     )
+
+
+def unneeded_packets(scan: PacketScan, wanted: np.ndarray) -> np.ndarray:
+    """Pts of the packets that no wanted frame needs; `wanted` is (P,) bool over `scan.pts`.
+
+    A frame needs the packets of its GOP (keyframe to keyframe, in decode order) up to its own:
+    references come earlier in decode order. A GOP with leading pictures (shown before its
+    keyframe: an open GOP) may refer to the whole GOP before it, which is then needed whole.
+    Packets before the first keyframe are always needed. Empty when pts repeat (ambiguous).
+    """
+    dts_pts, keys = scan.decode_pts, scan.decode_key
+    n = len(dts_pts)
+    starts = np.flatnonzero(keys)
+    if n == 0 or len(starts) == 0 or len(np.unique(dts_pts)) != n or len(wanted) != n:
+        return np.zeros(0, np.int64)
+    position = np.where(np.isin(dts_pts, scan.pts[wanted]), np.arange(n), -1)
+    last_wanted = np.maximum.reduceat(position, starts)  # -1 or < start: none wanted
+    leading = np.minimum.reduceat(dts_pts, starts) < dts_pts[starts]
+    bounds = np.append(starts, n)
+    need_end = np.where(last_wanted >= starts, last_wanted + 1, starts)
+    whole_next = False  # the GOP after this one is needed and has leading pictures
+    for g in range(len(starts) - 1, -1, -1):
+        if whole_next:
+            need_end[g] = bounds[g + 1]
+        whole_next = bool(leading[g]) and need_end[g] > starts[g]
+    gop = np.cumsum(keys) - 1
+    needed = (gop < 0) | (np.arange(n) < need_end[np.maximum(gop, 0)])
+    return dts_pts[~needed]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -515,19 +626,28 @@ class _PyAVPass:
 
     backend = "pyav"
 
-    def __init__(self, path: Path, probed: _Probe, plan: _Plan, decode_size: tuple[int, int]):
+    def __init__(
+        self,
+        path: Path,
+        probed: _Probe,
+        plan: _Plan,
+        decode_size: tuple[int, int],
+        skip_unneeded: bool = True,
+    ):
         self.path, self.probed, self.plan, self.decode_size = path, probed, plan, decode_size
         self.counter = _Counter()
         self.head: list[int] = []  # pts of the first frames decoded from the start
         self.scan: PacketScan | None = None
         self.trusted = False  # set when the scan is made, cleared by any contradiction
         self.may_seek = True
+        self.may_skip = skip_unneeded and plan.fps is not None  # see `_start_skipping`
+        self.skip = _Skip()
         self.restart = False
         self.done_pts: int | None = None  # newest frame handled: skip it when met again
         self.last: tuple[int, int] | None = None  # (index, end pts) of that frame
         self.at_eof = False
         self.warned_index = False
-        self.frame_threads = True  # off once frames may have been lost (see `_lost_to_threads`)
+        self.frame_threads = True  # off once frames may have been lost (see `_restart_needed`)
         self.seeked = False
 
     def run(self) -> Iterator[_Item]:
@@ -561,31 +681,52 @@ class _PyAVPass:
         if seek is not None and not self._seek(container, stream, seek):
             return None
         step = self.probed.step
-        frames = _with_end(_timed(_decoded(container, stream, self.path, self.counter), step), step)
+        decoded = _decoded(container, stream, self.path, self.counter, self.skip)
+        frames = _with_end(_timed(decoded, step), step)
         position = -1
         for position, (frame, pts, end) in enumerate(frames):
-            if self._lost_to_threads():
+            if self._restart_needed():
                 return None
             if position == 0 and seek is not None and pts > seek.target:
                 return self._retry(seek, f"landed at pts {pts}")
+            if self.skip.broken:
+                self._stop_skipping("the packets are not those of the scan")
+                return None
             index = self._index(pts, position, from_start=seek is None)
+            if self.restart:
+                return None
             if self.done_pts is not None and pts <= self.done_pts:
                 continue  # handled before a seek or restart
+            end = self._end(pts, end)
             yield from self._handle(frame, pts, end, index)
+            if seek is None and position + 1 == _HEAD_FRAMES:
+                self._start_skipping()
             if self._range_done(end):
                 return None
             next_seek = self._next_seek(end)
             if next_seek is not None:
                 return next_seek
-        if self._lost_to_threads(at_eof=seek is None and not self.seeked):
+        if self._restart_needed(at_eof=seek is None and not self.seeked):
             return None
         if position < 0 and seek is not None:
             return self._retry(seek, "no frame came after it")
         self.at_eof = True
         return None
 
-    def _lost_to_threads(self, at_eof: bool = False) -> bool:
-        """Arrange a restart without frame threads when frames may have been lost to them.
+    def _restart_needed(self, at_eof: bool = False) -> bool:
+        """Arrange a restart when a packet failed, or (`at_eof`) fewer frames came than packets.
+
+        While packets are skipped that may be the skipping's doing: decode everything again.
+        Otherwise see `_lost_to_threads`.
+        """
+        failed = bool(self.counter.corrupt_packets) or (at_eof and self.counter.frames_lost())
+        if failed and self.skip.active:
+            self._stop_skipping("a packet failed to decode, or frames are missing, while skipping")
+            return True
+        return failed and self._lost_to_threads()
+
+    def _lost_to_threads(self) -> bool:
+        """Arrange a restart without frame threads: frames may have been lost to them.
 
         With frame threads, FFmpeg drops the good frames still in flight when a packet fails (a
         damaged file lost all of its frames that way), and at the cut of a truncated file it drops
@@ -594,9 +735,6 @@ class _PyAVPass:
         that got fewer frames than packets. Frames handed out so far are kept (`done_pts`).
         """
         if not self.frame_threads:
-            return False
-        short = at_eof and self.counter.frames_lost()
-        if not (self.counter.corrupt_packets or short):
             return False
         log.debug("%s: frames may be lost to frame threads; decoding again without them", self.path)
         self.frame_threads, self.restart = False, True
@@ -644,7 +782,7 @@ class _PyAVPass:
 
     def _index(self, pts: int, position: int, from_start: bool) -> int:
         """Native index of the frame at `pts`: a count from the start, else its scan rank."""
-        if from_start:
+        if from_start and self.skip.order is None:
             if position == len(self.head) < _HEAD_FRAMES:  # once, also across restarts
                 self.head.append(pts)
             if self.scan is not None and self.trusted:
@@ -653,7 +791,10 @@ class _PyAVPass:
         scan = self.scan
         assert scan is not None  # seek segments exist only with a trusted scan
         index = scan.rank(pts)
-        if not (index < len(scan.pts) and scan.pts[index] == pts) and not self.warned_index:
+        known = index < len(scan.pts) and scan.pts[index] == pts
+        if not known and self.skip.active:
+            self._stop_skipping(f"frame at pts {pts} is not in the packet scan")
+        elif not known and not self.warned_index:
             self.warned_index = True
             log.warning(
                 "%s: frame at pts %d is not in the packet scan; frame indices after a "
@@ -662,6 +803,48 @@ class _PyAVPass:
                 pts,
             )
         return index
+
+    def _end(self, pts: int, end: int) -> int:
+        """The frame's display end: while packets are skipped, the next decoded frame may not be
+        the next frame shown; the scan knows which is."""
+        if self.skip.order is None or self.scan is None:
+            return end
+        successor = self.scan.successor(pts)
+        return end if successor is None else min(end, successor)
+
+    def _start_skipping(self) -> None:
+        """Once the first frames match the packet scan, skip the packets no sampled frame needs,
+        where that is at least `_SKIP_MIN_FRACTION` of them (each skipped run drains the decoder)."""
+        if not self.may_skip or self.skip.order is not None:
+            return
+        self._ensure_scan()
+        if self.scan is None or not self._scan_usable():
+            return
+        unneeded = unneeded_packets(self.scan, self._wanted(self.scan))
+        if len(unneeded) < _SKIP_MIN_FRACTION * len(self.scan.pts):
+            return
+        log.debug(
+            "%s: %d of %d packets are needed by no sampled frame; not decoding them",
+            self.path, len(unneeded), len(self.scan.pts),
+        )
+        self.skip.start(self.scan, unneeded)
+
+    def _wanted(self, scan: PacketScan) -> np.ndarray:
+        """(P,) bool over `scan.pts`: frames the plan wants, and the last (so that the pass ends at
+        the end of the file and counts its frames)."""
+        ends = np.append(scan.pts[1:], scan.end_pts)
+        wanted = np.fromiter(
+            (self.plan.wants(self._rel(int(a)), self._rel(int(b))) for a, b in zip(scan.pts, ends)),
+            dtype=bool,
+            count=len(scan.pts),
+        )
+        wanted[-1:] = True
+        return wanted
+
+    def _stop_skipping(self, why: str) -> None:
+        """The scan contradicts a decoded frame: decode again from the start, skipping nothing."""
+        log.debug("%s: %s; decoding every packet again", self.path, why)
+        self.skip, self.may_skip, self.restart = _Skip(), False, True
 
     def _range_done(self, end: int) -> bool:
         """Whether the range is over and the frames after it can be counted from the scan."""
@@ -838,7 +1021,13 @@ def _decord_mismatch(
 
 
 class FrameSampler:
-    """Frames of one video sampled at `fps` (None: every frame), upright, at one output size."""
+    """Frames of one video sampled at `fps` (None: every frame), upright, at one output size.
+
+    With PyAV, packets that no sampled frame is or refers to are not decoded (`skip_unneeded`;
+    the frames are the same either way): whole GOPs between sparse samples, and each GOP's frames
+    after its last sample. Where every frame is a keyframe (MJPEG, intra-only H.264) only the
+    sampled frames are decoded.
+    """
 
     info: VideoInfo
 
@@ -853,13 +1042,14 @@ class FrameSampler:
         chunk_size: int = 32,
         start_s: float | None = None,
         end_s: float | None = None,
+        skip_unneeded: bool = True,
     ) -> None:
         _check_args(fps, decoder, chunk_size, start_s, end_s)
         self.path = Path(path)
         self._probed = _probe(self.path)
         self.info = self._probed.info
         self.size = _output_size(self.info, size, short_side)  # (width, height), display
-        self.decoder, self.chunk_size = decoder, chunk_size
+        self.decoder, self.chunk_size, self.skip_unneeded = decoder, chunk_size, skip_unneeded
         self._plan = _plan(fps, self.info.avg_fps, start_s, end_s)
         self._summary: DecodeSummary | None = None
 
@@ -900,7 +1090,9 @@ class FrameSampler:
                     emitted,
                     _first_line(exc),
                 )
-        pyav = _PyAVPass(self.path, self._probed, self._plan, self._decode_size())
+        pyav = _PyAVPass(
+            self.path, self._probed, self._plan, self._decode_size(), self.skip_unneeded
+        )
         try:
             yield from (item for item in pyav.run() if item[2] > done)
         except av.error.FFmpegError as exc:  # undecodable packets are skipped; this is worse

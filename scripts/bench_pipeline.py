@@ -1,6 +1,6 @@
 """Pipeline speed, two-pass accuracy, memory and the naive baseline, measured in one run.
 
-    python scripts/bench_pipeline.py [--parts overhead,refine,memory,naive] [--work DIR] [--quick]
+    python scripts/bench_pipeline.py [--parts overhead,refine,memory,naive,skip] [--work DIR] [--quick]
 
 overhead  end-to-end `ground` time / model-forward time alone for the same frames (ViT-B-32, random
           weights: the same cost as real ones), on a 5-minute 640x360 video and a 1-minute 1080p one;
@@ -8,10 +8,13 @@ overhead  end-to-end `ground` time / model-forward time alone for the same frame
 refine    two-pass (1 frame/s, then every frame near the boundaries) vs dense (every frame): frames
           embedded on a 10-minute video, then the agreement part.
 agreement boundary agreement of two-pass and dense on the demo benchmark's queries.
+skip      decoding alone (no model) at 1 and 2 frames/s with and without skipping the packets no
+          sampled frame needs: wall and CPU time, and how many packets were skipped.
 memory    peak RSS of `clipground match --no-cache` on a 1-minute and a 30-minute video, same settings.
-naive     scripts/baseline_naive.py vs `clipground match --no-cache` on the same 5-minute video (demo
-          model): wall time and IoU with the ground truth; also the time to import torch and open_clip,
-          which both pay.
+naive     scripts/baseline_naive.py vs `clipground match --no-cache` on the same 5-minute video:
+          with the demo model, wall time and IoU with the ground truth (and the time to import
+          torch and open_clip, which both pay); with ViT-B-32 (random weights, the cost of real
+          ones), wall time.
 Videos are generated in the demo domain (clipground.demo.render) under --work and reused.
 """
 
@@ -20,6 +23,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import re
 import subprocess
 import sys
 import time
@@ -70,14 +74,23 @@ def make_video(path: Path, seconds: float, size: tuple[int, int], fps: int, seed
     return truth
 
 
+OVERHEAD_VIDEOS = [("5min_640x360", 300, (640, 360)), ("1min_1920x1080", 60, (1920, 1080))]
+
+
+def _bench_video(
+    work: Path, name: str, seconds: int, size: tuple[int, int], quick: bool, seed: int = 0
+) -> Path:
+    """A generated video, a tenth as long (under its own name) with --quick."""
+    video = work / (f"{name}_quick.mp4" if quick else f"{name}.mp4")
+    make_video(video, seconds // 10 if quick else seconds, size, fps=25, seed=seed)
+    return video
+
+
 def overhead(work: Path, quick: bool, repeats: int = 3) -> dict:
     encoder = load_encoder(ModelSpec(name="ViT-B-32", pretrained=None, device="cpu"))
     out = {}
-    cases = [("5min_640x360", 300, (640, 360)), ("1min_1920x1080", 60, (1920, 1080))]
-    for name, seconds, size in cases:
-        seconds = seconds // 10 if quick else seconds
-        video = work / f"{name}.mp4"
-        make_video(video, seconds, size, fps=25)
+    for name, seconds, size in OVERHEAD_VIDEOS:
+        video = _bench_video(work, name, seconds, size, quick)
         runs = [_overhead_once(video, encoder) for _ in range(repeats)]  # (match, model) pairs, interleaved
         ratios = sorted(m / f for m, f, _ in runs)
         out[name] = {"frames": runs[0][2], "match_s": [round(r[0], 2) for r in runs],
@@ -175,35 +188,84 @@ def memory(work: Path, quick: bool) -> dict:
 
 
 def naive(work: Path, quick: bool) -> dict:
+    """The demo model for accuracy (and its wall time), ViT-B-32 with random weights for speed."""
     seconds = 60 if quick else 300
     video = work / f"naive_{seconds}s.mp4"
     truth = make_video(video, seconds, (640, 360), fps=25, seed=2)
     target = next(t for t in truth if t["caption"])
-    runs = {}
-    for name, cmd in (
-        ("naive", [sys.executable, str(ROOT / "scripts" / "baseline_naive.py"), str(video), "--text",
-                   target["caption"], "--model", "demo", "--min-len", "1"]),
-        ("clipground", [sys.executable, "-m", "clipground", "match", str(video), "-t", target["caption"],
-                        "--model", "demo", "--min-len", "1", "--refine", "--no-cache", "-q", "-f", "jsonl"]),
-    ):
-        t0 = time.perf_counter()
-        done = subprocess.run(cmd, capture_output=True, text=True, check=True)
-        wall = time.perf_counter() - t0
-        rec = json.loads(done.stdout.strip().splitlines()[-1])
-        # a class can occur more than once in the video: score against its best-matching occurrence
-        iou = max(_iou((rec["start_s"], rec["end_s"]), (t["start_s"], t["end_s"]))
-                  for t in truth if t["caption"] == target["caption"])
-        runs[name] = {"wall_s": round(wall, 2), "iou": round(iou, 4), "start_s": rec["start_s"], "end_s": rec["end_s"]}
-        print(f"naive comparison {name}: {runs[name]}", file=sys.stderr)
-    runs["speedup"] = round(runs["naive"]["wall_s"] / runs["clipground"]["wall_s"], 2)
+    out = {}
+    for model, pretrained in (("demo", []), ("ViT-B-32", ["--pretrained", "none"])):
+        runs = {}
+        for name, cmd in (
+            ("naive", [sys.executable, str(ROOT / "scripts" / "baseline_naive.py"), str(video),
+                       "--text", target["caption"], "--model", model, "--min-len", "1"]),
+            ("clipground", [sys.executable, "-m", "clipground", "match", str(video), "-t",
+                            target["caption"], "--model", model, *pretrained, "--min-len", "1",
+                            "--refine", "--no-cache", "-q", "-f", "jsonl"]),
+        ):
+            runs[name] = _timed_run(cmd, truth, target["caption"])
+            print(f"naive comparison, {model}, {name}: {runs[name]}", file=sys.stderr)
+        runs["speedup"] = round(runs["naive"]["wall_s"] / runs["clipground"]["wall_s"], 2)
+        out[model] = runs
     # both processes pay for importing torch and open_clip first: measured alone, it shows how much
-    # of each wall time is the work itself
+    # of each demo-model wall time (a small model) is the work itself
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-c", "import torch, open_clip"], check=True, capture_output=True)
-    runs["import_s"] = round(time.perf_counter() - t0, 2)
-    work_naive, work_ours = (runs[k]["wall_s"] - runs["import_s"] for k in ("naive", "clipground"))
-    runs["speedup_beyond_import"] = round(work_naive / work_ours, 2) if work_ours > 0 else None
-    return runs
+    demo = out["demo"]
+    demo["import_s"] = round(time.perf_counter() - t0, 2)
+    work_naive, work_ours = (demo[k]["wall_s"] - demo["import_s"] for k in ("naive", "clipground"))
+    demo["speedup_beyond_import"] = round(work_naive / work_ours, 2) if work_ours > 0 else None
+    out["ViT-B-32"]["note"] = "random weights: wall time only; the boundaries mean nothing"
+    return out
+
+
+def _timed_run(cmd: list[str], truth: list[dict], caption: str) -> dict:
+    """Wall time of one command and the IoU of its answer with `caption`'s best occurrence."""
+    t0 = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    wall = time.perf_counter() - t0
+    rec = json.loads(done.stdout.strip().splitlines()[-1])
+    # a class can occur more than once in the video: score against its best-matching occurrence
+    iou = max(_iou((rec["start_s"], rec["end_s"]), (t["start_s"], t["end_s"]))
+              for t in truth if t["caption"] == caption)
+    return {"wall_s": round(wall, 2), "iou": round(iou, 4), "start_s": rec["start_s"],
+            "end_s": rec["end_s"], "frames_embedded": rec.get("frames_embedded")}
+
+
+def skip(work: Path, quick: bool) -> dict:
+    """Decoding alone at 1 and 2 frames/s, skipping unneeded packets or decoding every one."""
+    import logging
+
+    from clipground.video import FrameSampler
+
+    counted: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: counted.append(record.getMessage())  # type: ignore[method-assign]
+    logger = logging.getLogger("clipground.video")
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    out = {}
+    for name, seconds, size, seed in [(*case, 0) for case in OVERHEAD_VIDEOS] + [
+        ("600s_640x360", 600, (640, 360), 1),  # the refine part's video
+    ]:
+        video = _bench_video(work, name, seconds, size, quick, seed)
+        for fps in (1.0, 2.0):
+            row = {}
+            for skipping in (False, True, False, True):  # interleaved, the second of each kept
+                counted.clear()
+                t0, c0 = time.perf_counter(), time.process_time()
+                sampler = FrameSampler(video, fps=fps, size=(398, 224), skip_unneeded=skipping)
+                n = sum(len(chunk) for chunk in sampler.chunks())
+                key = "skip" if skipping else "all"
+                row[key] = {"wall_s": round(time.perf_counter() - t0, 2),
+                            "cpu_s": round(time.process_time() - c0, 2), "samples": n}
+                found = [re.search(r"(\d+ of \d+) packets are needed by no", m) for m in counted]
+                row[key]["skipped"] = next((f.group(1) for f in found if f), "none")
+            row["cpu_ratio"] = round(row["skip"]["cpu_s"] / row["all"]["cpu_s"], 3)
+            out[f"{name}@{fps:g}fps"] = row
+            print(f"skip {name} {fps} fps: {row}", file=sys.stderr)
+    logger.removeHandler(handler)
+    return out
 
 
 def _iou(a, b) -> float:
@@ -213,14 +275,14 @@ def _iou(a, b) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--parts", default="overhead,refine,memory,naive")
+    parser.add_argument("--parts", default="overhead,refine,memory,naive,skip")
     parser.add_argument("--work", type=Path, default=ROOT / "bench_out")
     parser.add_argument("--quick", action="store_true", help="small sizes, to check the script runs")
     parser.add_argument("--repeats", type=int, default=3, help="overhead: (match, model) pairs per video")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     parts = {"overhead": functools.partial(overhead, repeats=args.repeats), "refine": refine,
-             "agreement": agreement, "memory": memory, "naive": naive}
+             "agreement": agreement, "memory": memory, "naive": naive, "skip": skip}
     results = {name: parts[name](args.work, args.quick) for name in args.parts.split(",")}
     print(json.dumps(results, indent=2))
 

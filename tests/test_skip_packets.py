@@ -1,0 +1,192 @@
+"""Tests for decoding only the packets sampled frames need: the same frames as decoding all."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import index_from_pixels, real_videos_dir, solid_frames
+
+from clipground import video
+from clipground.video import FrameSampler, PacketScan, scan_packets, unneeded_packets
+
+SKIPPED = "needed by no sampled frame"
+
+
+def sample(path: Path, fps: float | None, skip: bool, **kwargs) -> tuple:
+    """(pixels, times, indices, summary) of one pass."""
+    sampler = FrameSampler(path, fps=fps, size=(32, 24), skip_unneeded=skip, **kwargs)
+    chunks = list(sampler.chunks())
+    return (
+        np.concatenate([c.pixels for c in chunks]),
+        np.concatenate([c.times_s for c in chunks]),
+        np.concatenate([c.indices for c in chunks]),
+        sampler.summary(),
+    )
+
+
+def assert_same_as_decoding_all(path: Path, fps: float | None, **kwargs) -> None:
+    skipped, full = sample(path, fps, True, **kwargs), sample(path, fps, False, **kwargs)
+    np.testing.assert_array_equal(skipped[2], full[2])
+    np.testing.assert_array_equal(skipped[1], full[1])
+    np.testing.assert_array_equal(skipped[0], full[0])
+    assert skipped[3] == full[3]
+
+
+# ---------------------------------------------------------------------------------------------
+# Which packets a plan needs (unit)
+
+
+def scan_of(decode_order: list[tuple[int, bool]]) -> PacketScan:
+    """A scan from (pts, keyframe) pairs in decode order, one tick per frame."""
+    pts = np.array([p for p, _ in decode_order], np.int64)
+    keys = np.array([k for _, k in decode_order], bool)
+    return PacketScan(
+        np.sort(pts), np.sort(pts[keys]), int(pts.max()) + 1, True, False, pts, keys
+    )
+
+
+def wanting(scan: PacketScan, shown: set[int]) -> np.ndarray:
+    return np.isin(scan.pts, sorted(shown))
+
+
+def test_a_gop_is_needed_up_to_its_last_wanted_packet() -> None:
+    scan = scan_of([(0, True), (1, False), (2, False), (3, False), (4, True), (5, False)])
+    assert unneeded_packets(scan, wanting(scan, {1})).tolist() == [2, 3, 4, 5]
+    assert unneeded_packets(scan, wanting(scan, {1, 4})).tolist() == [2, 3, 5]
+    assert unneeded_packets(scan, wanting(scan, set())).tolist() == [0, 1, 2, 3, 4, 5]
+
+
+def test_b_frames_need_their_later_reference() -> None:
+    # decode order I0 P3 B1 B2 | I4 P7 B5 B6: B1 (shown second) needs P3, decoded before it
+    scan = scan_of([(0, True), (3, False), (1, False), (2, False),
+                    (4, True), (7, False), (5, False), (6, False)])
+    assert unneeded_packets(scan, wanting(scan, {1})).tolist() == [2, 4, 7, 5, 6]
+
+
+def test_an_open_gop_needs_the_whole_gop_before_it() -> None:
+    # the second GOP's B2, B3 are shown before its keyframe I4 and refer to the first GOP
+    scan = scan_of([(0, True), (1, False), (4, True), (2, False), (3, False), (5, False)])
+    assert unneeded_packets(scan, wanting(scan, {5})).tolist() == []
+    assert unneeded_packets(scan, wanting(scan, {0})).tolist() == [1, 4, 2, 3, 5]
+
+
+def test_packets_before_the_first_keyframe_are_always_needed() -> None:
+    scan = scan_of([(0, False), (1, False), (2, True), (3, False)])
+    assert unneeded_packets(scan, wanting(scan, set())).tolist() == [2, 3]
+
+
+def test_successor_is_the_next_frame_shown() -> None:
+    scan = scan_of([(0, True), (3, False), (1, False), (2, False)])
+    assert [scan.successor(p) for p in (0, 1, 2, 3)] == [1, 2, 3, None]
+
+
+def test_repeated_pts_skip_nothing() -> None:
+    scan = scan_of([(0, True), (1, False), (1, False), (3, True)])
+    assert unneeded_packets(scan, wanting(scan, set())).tolist() == []
+
+
+# ---------------------------------------------------------------------------------------------
+# Decoding with skipped packets gives the frames decoding everything gives
+
+
+# Leading pictures (shown before their GOP's keyframe, referring to the GOP before): x264 with
+# open-gop, x265 (open GOP by default), and MPEG-4 here (its encoder makes an I-frame of every
+# anchor of these colour changes, with B-frames between).
+OPEN_GOPS = {"h264_open_gop", "hevc_b_frames", "mpeg4_b_frames"}
+ENCODINGS = {  # name: make_video keyword arguments
+    "h264_gop12": {"gop": 12},
+    "h264_intra": {"gop": 1},
+    "h264_b_pyramid": {"gop": 12, "b_frames": 3, "options": {"b-pyramid": "normal"}},
+    "h264_open_gop": {"gop": 12, "b_frames": 3, "options": {"x264-params": "open-gop=1"}},
+    "hevc_b_frames": {"codec": "libx265", "gop": 12, "b_frames": 3,
+                      "options": {"x265-params": "log-level=none"}},
+    "vp9": {"codec": "libvpx-vp9", "gop": 12},
+    "mjpeg": {"codec": "mjpeg", "pix_fmt": "yuvj420p"},
+    "mpeg4_b_frames": {"codec": "mpeg4", "gop": 12, "b_frames": 2},
+}
+
+
+@pytest.fixture(scope="module", params=sorted(ENCODINGS))
+def encoded(request: pytest.FixtureRequest, make_video_at: Callable[..., Path]) -> tuple[str, Path]:
+    """120 colour-coded frames at 10 fps in each encoding (a wrong reference shows as a wrong colour)."""
+    name = request.param
+    suffix = ".mkv" if name == "vp9" else ".avi" if name == "mjpeg" else ".mp4"
+    return name, make_video_at(f"skip_{name}{suffix}", solid_frames(120), fps=10, **ENCODINGS[name])
+
+
+@pytest.mark.parametrize("fps", [0.7, 2.0, 3.3])
+def test_skipping_gives_the_same_frames(encoded: tuple[str, Path], fps: float) -> None:
+    path = encoded[1]
+    assert_same_as_decoding_all(path, fps)
+    pixels, times, indices, summary = sample(path, fps, True)
+    assert [index_from_pixels(p) for p in pixels] == indices.tolist()  # right picture, right index
+    np.testing.assert_allclose(times, indices / 10)
+    assert summary.num_frames == 120
+
+
+@pytest.mark.parametrize("kwargs", [{"start_s": 3.05}, {"end_s": 7.0}, {"start_s": 2.0, "end_s": 9.5}])
+def test_skipping_within_a_time_range(encoded: tuple[str, Path], kwargs: dict) -> None:
+    assert_same_as_decoding_all(encoded[1], 1.5, **kwargs)
+
+
+def test_sparse_samples_of_short_gops_skip_packets(
+    encoded: tuple[str, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A keyframe every 12 frames (1.2 s) or more often and a sample every 1.4 s: closed GOPs
+    leave whole GOPs and the tail of each sampled one undecoded. (With open GOPs, which tie each
+    GOP to the one before, the frames are checked above; how much is skipped depends.)"""
+    name, path = encoded
+    scan = scan_packets(path)
+    starts = np.flatnonzero(scan.decode_key)
+    leading = np.minimum.reduceat(scan.decode_pts, starts) < scan.decode_pts[starts]
+    assert leading.any() == (name in OPEN_GOPS)  # each kind of stream is what it claims
+    if name in OPEN_GOPS:
+        return
+    with caplog.at_level(logging.DEBUG, logger="clipground.video"):
+        sample(path, 0.7, True)
+    assert any(SKIPPED in r.message for r in caplog.records)
+
+
+def test_every_frame_skips_nothing(encoded: tuple[str, Path], caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG, logger="clipground.video"):
+        sample(encoded[1], None, True)
+    assert not any(SKIPPED in r.message for r in caplog.records)
+
+
+def test_a_scan_the_frames_contradict_stops_skipping(
+    encoded: tuple[str, Path], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A packet missing from the scan is decoded alone amid skipped ones: the pass notices and
+    decodes again, skipping nothing, and still hands out each frame once."""
+    path = encoded[1]
+    real_scan = scan_packets
+
+    def scan_missing_one(path: Path) -> PacketScan:
+        scan = real_scan(path)
+        gone = int(scan.decode_pts[len(scan.decode_pts) * 2 // 3])
+        keep = scan.decode_pts != gone
+        return PacketScan(scan.pts[scan.pts != gone], scan.keyframe_pts[scan.keyframe_pts != gone],
+                          scan.end_pts, scan.complete, scan.reordered, scan.decode_pts[keep],
+                          scan.decode_key[keep])
+
+    full = sample(path, 0.7, False)
+    monkeypatch.setattr(video, "scan_packets", scan_missing_one)
+    with caplog.at_level(logging.DEBUG, logger="clipground.video"):
+        skipped = sample(path, 0.7, True)
+    if any(SKIPPED in r.message for r in caplog.records):
+        assert any("skipping nothing" in r.message or "decoding every packet" in r.message
+                   for r in caplog.records)
+    np.testing.assert_array_equal(skipped[2], full[2])
+    np.testing.assert_array_equal(skipped[0], full[0])
+
+
+def test_real_videos_give_the_same_frames() -> None:
+    for path in sorted(real_videos_dir().iterdir()):
+        if path.suffix == ".md":
+            continue
+        for fps in (0.5, 2.0):
+            assert_same_as_decoding_all(path, fps)

@@ -14,7 +14,8 @@ import typer
 from clipground import __version__
 from clipground.cli_options import (
     DEFAULT_MODEL, DEFAULT_PRETRAINED, BatchSize, CacheDir, Checkpoint, Decoder, Device, Export, Fps,
-    MaxFraction, MaxLen, Method, MinLen, Model, NmsIou, NoCache, Objective, Padding, Plot, Pretrained,
+    MaxFraction, MaxLen, Method, MinLen, Model, NmsIou, NoCache, Objective, Padding, Plot, Precision,
+    Pretrained,
     Quiet, Reencode, Refine, RefineFps, SpanMode, Texts, Verbose, model_spec,
 )
 from clipground.errors import ClipgroundError
@@ -163,6 +164,7 @@ def match(
     pretrained: Pretrained = DEFAULT_PRETRAINED,
     checkpoint: Checkpoint = None,
     device: Device = "auto",
+    precision: Precision = "auto",
     decoder: Decoder = "pyav",
     batch_size: BatchSize = 32,
     refine: Refine = None,
@@ -191,7 +193,7 @@ def match(
                 method=method, span_mode=span_mode, top_k=top_k, nms_iou=nms_iou, decoder=decoder,
                 batch_size=batch_size, refine=refine, refine_fps=refine_fps,
             ),
-            model=model_spec(model, pretrained, checkpoint, device),
+            model=model_spec(model, pretrained, checkpoint, device, precision),
         )
         _check_format(fmt)
         with _progress(_show_progress(quiet), "embedding frames") as progress:
@@ -246,6 +248,7 @@ def eval_command(
     pretrained: Pretrained = DEFAULT_PRETRAINED,
     checkpoint: Checkpoint = None,
     device: Device = "auto",
+    precision: Precision = "auto",
     decoder: Decoder = "pyav",
     refine: Refine = None,
     quiet: Quiet = False,
@@ -259,7 +262,7 @@ def eval_command(
             fps=fps, min_len_s=min_len, max_len_s=max_len, max_fraction=max_fraction, objective=objective,
             method=method, span_mode=span_mode, decoder=decoder, refine=refine,
         )
-        spec = model_spec(model, pretrained, checkpoint, device)
+        spec = model_spec(model, pretrained, checkpoint, device, precision)
         result = api.run_eval(evaluate.read_annotations(annotations), videos, options, spec, details)
         typer.echo(json.dumps(result, indent=2))
 

@@ -11,7 +11,7 @@ import typer
 from clipground.cli import _command, _progress, _show_progress
 from clipground.cli_options import (
     DEFAULT_MODEL, DEFAULT_PRETRAINED, BatchSize, CacheDir, Checkpoint, Decoder, Device, Export, Fps, Model,
-    NoCache, Padding, Plot, Pretrained, Quiet, Reencode, Verbose, model_spec,
+    NoCache, Padding, Plot, Precision, Pretrained, Quiet, Reencode, Verbose, model_spec,
 )
 
 if TYPE_CHECKING:
@@ -53,6 +53,7 @@ def align(
     pretrained: Pretrained = DEFAULT_PRETRAINED,
     checkpoint: Checkpoint = None,
     device: Device = "auto",
+    precision: Precision = "auto",
     decoder: Decoder = "pyav",
     batch_size: BatchSize = 32,
     plot: Plot = None,
@@ -83,7 +84,7 @@ def align(
             decoder=decoder,
             batch_size=batch_size,
         )
-        spec = model_spec(model, pretrained, checkpoint, device)
+        spec = model_spec(model, pretrained, checkpoint, device, precision)
         chosen = ap.spans_from_cues(read_transcript(transcript), spans)
         _check_extras(plot, padding)
         probe(video)  # a bad video fails before the (slow) model load

@@ -20,7 +20,8 @@ import typer
 
 from clipground.cli_options import (
     BatchSize, CacheDir, Checkpoint, Decoder, Device, Fps, MaxFraction, MaxLen, Method, MinLen, Model,
-    Export, NmsIou, Objective, Padding, Pretrained, Quiet, Reencode, Refine, RefineFps, SpanMode, Texts,
+    Export, NmsIou, Objective, Padding, Precision, Pretrained, Quiet, Reencode, Refine, RefineFps,
+    SpanMode, Texts,
     Verbose, model_spec,
 )
 
@@ -153,6 +154,7 @@ def embed(
     pretrained: Pretrained = "laion2b_s34b_b79k",
     checkpoint: Checkpoint = None,
     device: Device = "auto",
+    precision: Precision = "auto",
     decoder: Decoder = "pyav",
     batch_size: BatchSize = 32,
     cache_dir: CacheDir = None,
@@ -170,7 +172,7 @@ def embed(
         from clipground.pipeline import GroundOptions
 
         options = GroundOptions(fps=fps, decoder=decoder, batch_size=batch_size)
-        spec = model_spec(model, pretrained, checkpoint, device)
+        spec = model_spec(model, pretrained, checkpoint, device, precision)
         videos = batch.find_videos(paths, glob)
         encoder = load_encoder(spec)
         with _tracker(_show_progress(quiet), len(videos)) as progress:
@@ -216,6 +218,7 @@ def batch(
     pretrained: Pretrained = "laion2b_s34b_b79k",
     checkpoint: Checkpoint = None,
     device: Device = "auto",
+    precision: Precision = "auto",
     decoder: Decoder = "pyav",
     batch_size: BatchSize = 32,
     refine: Refine = None,
@@ -253,7 +256,7 @@ def batch(
             refine=refine,
             refine_fps=refine_fps,
         )
-        spec = model_spec(model, pretrained, checkpoint, device)
+        spec = model_spec(model, pretrained, checkpoint, device, precision)
         if bool(text) == bool(queries):
             raise UsageError(
                 "give either --text (one query) or --queries FILE (many), not both or neither"
@@ -317,6 +320,7 @@ def search(
     pretrained: Pretrained = "laion2b_s34b_b79k",
     checkpoint: Checkpoint = None,
     device: Device = "auto",
+    precision: Precision = "auto",
     decoder: Decoder = "pyav",
     batch_size: BatchSize = 32,
     cache_dir: CacheDir = None,
@@ -346,7 +350,7 @@ def search(
             decoder=decoder,
             batch_size=batch_size,
         )
-        spec = model_spec(model, pretrained, checkpoint, device)
+        spec = model_spec(model, pretrained, checkpoint, device, precision)
         sentences = clean_query(text or [])
         videos = jobs.find_videos(paths, glob)
         encoder = load_encoder(spec)

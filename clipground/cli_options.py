@@ -30,6 +30,10 @@ Model = Annotated[str, typer.Option(help="open_clip model name, demo, hf-hub:ID 
 Pretrained = Annotated[str, typer.Option(help="open_clip pretrained tag; 'none' for random weights.")]
 Checkpoint = Annotated[Optional[str], typer.Option(help="Local weights file or open_clip-style folder.")]
 Device = Annotated[str, typer.Option(help="auto (cuda, mps, cpu), cpu, cuda or mps.")]
+Precision = Annotated[
+    str,
+    typer.Option(help="auto (fp16 on CUDA, bf16 on a CPU with bf16 instructions, else fp32), fp32, bf16 or fp16."),
+]
 Decoder = Annotated[str, typer.Option(help="Video decoder: pyav or decord.")]
 BatchSize = Annotated[int, typer.Option(help="Frames per model forward pass.")]
 Refine = Annotated[
@@ -53,9 +57,13 @@ DEFAULT_MODEL = "ViT-B-32"
 DEFAULT_PRETRAINED = "laion2b_s34b_b79k"
 
 
-def model_spec(model: str, pretrained: str, checkpoint: str | None, device: str) -> ModelSpec:
+def model_spec(
+    model: str, pretrained: str, checkpoint: str | None, device: str, precision: str = "auto"
+) -> ModelSpec:
     """The model options as a ModelSpec ('none' means random weights)."""
     from clipground.model import ModelSpec
 
     tag = None if pretrained.lower() == "none" else pretrained
-    return ModelSpec(name=model, pretrained=tag, checkpoint=checkpoint, device=device)
+    return ModelSpec(
+        name=model, pretrained=tag, checkpoint=checkpoint, device=device, precision=precision
+    )

@@ -23,6 +23,7 @@ DEMO_MODEL_DIR = Path(__file__).resolve().parent / "demo" / "model"
 DEFAULT_MODEL = "ViT-B-32"
 DEFAULT_PRETRAINED = "laion2b_s34b_b79k"
 DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 _HUB_HINT = (
     "supply weights with --checkpoint FILE_OR_DIR, or put them in the Hugging Face hub cache "
@@ -38,12 +39,17 @@ class ModelSpec:
     pretrained: str | None = DEFAULT_PRETRAINED  # open_clip tag; None = random weights
     checkpoint: str | None = None  # local weights file or open_clip-style directory
     device: str = "auto"  # auto: cuda, then mps, then cpu
+    precision: str = "auto"  # auto: see `pick_precision`
 
     def __post_init__(self) -> None:
         if not self.name.strip():
             raise UsageError("model name is empty: pass --model NAME (e.g. ViT-B-32 or demo)")
         if self.device not in DEVICES and not self.device.startswith("cuda:"):
             raise UsageError(f"unknown device {self.device!r}: use one of {', '.join(DEVICES)}")
+        if self.precision not in PRECISIONS:
+            raise UsageError(
+                f"unknown precision {self.precision!r}: use one of {', '.join(PRECISIONS)}"
+            )
 
     @property
     def identity(self) -> str:
@@ -70,6 +76,26 @@ def pick_device(requested: str) -> str:
     if requested == "mps" and not torch.backends.mps.is_available():
         raise ModelError("--device mps: MPS is not available here; use --device cpu")
     return requested
+
+
+def pick_precision(requested: str, device: str) -> str:
+    """Resolve "auto": fp16 (autocast) on CUDA; bf16 on a CPU that computes it natively (AVX512-BF16
+    or AMX: measured 3.3x faster than fp32 for ViT-B-32, see the README); else fp32."""
+    if requested == "auto":
+        if device.startswith("cuda"):
+            return "fp16"
+        return "bf16" if device == "cpu" and cpu_has_native_bf16() else "fp32"
+    if requested == "fp16" and device == "cpu":
+        raise UsageError("--precision fp16 needs a GPU; on CPU use bf16 or fp32")
+    return requested
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU has bfloat16 instructions (x86 AVX512-BF16 or AMX) that torch uses."""
+    import torch
+
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
 
 
 def _resolve(spec: ModelSpec) -> tuple[str, str | None, Path | None]:
@@ -143,7 +169,15 @@ def load_encoder(spec: ModelSpec) -> "Encoder":
     except Exception as exc:  # open_clip raises many types (RuntimeError, OSError, KeyError...)
         raise ModelError(_load_failure(spec, exc)) from exc
     model.eval()
-    return Encoder(model=model, tokenizer=tokenizer, device=device, identity=spec.identity)
+    precision = pick_precision(spec.precision, device)
+    if precision == "bf16" and device == "cpu":
+        import torch
+
+        model = model.to(torch.bfloat16)  # whole-model bf16: autocast on CPU measured slower
+    log.debug("%s on %s in %s", spec.identity, device, precision)
+    return Encoder(
+        model=model, tokenizer=tokenizer, device=device, identity=spec.identity, precision=precision
+    )
 
 
 def _load_failure(spec: ModelSpec, exc: Exception) -> str:
@@ -178,11 +212,14 @@ class InputSpec:
 class Encoder:
     """A loaded CLIP: embeds frames and texts; all outputs are (N, D) float32, L2-normalised."""
 
-    def __init__(self, *, model: Any, tokenizer: Any, device: str, identity: str) -> None:
+    def __init__(
+        self, *, model: Any, tokenizer: Any, device: str, identity: str, precision: str = "fp32"
+    ) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.device = device
         self.identity = identity
+        self.precision = precision  # fp32, bf16 or fp16 (resolved; see `pick_precision`)
         self.input = _input_spec(model)
         self.context_length = int(getattr(tokenizer, "context_length", 77) or 77)
 
@@ -198,6 +235,7 @@ class Encoder:
         std = torch.tensor(self.input.std, device=self.device).view(1, 3, 1, 1)
         mean = torch.tensor(self.input.mean, device=self.device).view(1, 3, 1, 1)
         x = x.float().mul_(1.0 / (255.0 * std)).sub_(mean / std)
+        x = x.to(self._weights_dtype())
         with torch.inference_mode(), self._autocast():
             feats = self.model.encode_image(x)
         return _normalise(feats)
@@ -229,13 +267,22 @@ class Encoder:
     def _probe_dim(self) -> int:
         return int(self.encode_texts(["a"]).shape[1])
 
+    def _weights_dtype(self) -> Any:
+        """The model's parameter dtype (bfloat16 when bf16 on CPU cast the whole model)."""
+        import torch
+
+        param = next(self.model.parameters(), None)
+        return param.dtype if param is not None else torch.float32
+
     def _autocast(self) -> Any:
+        """fp16 or bf16 autocast on a GPU; on CPU, bf16 is the model's own dtype instead."""
         import contextlib
 
         import torch
 
-        if self.device.startswith("cuda"):
-            return torch.autocast("cuda", dtype=torch.float16)
+        if self.device.startswith(("cuda", "mps")) and self.precision in ("fp16", "bf16"):
+            dtype = torch.float16 if self.precision == "fp16" else torch.bfloat16
+            return torch.autocast(self.device.split(":")[0], dtype=dtype)
         return contextlib.nullcontext()
 
 

@@ -1,6 +1,7 @@
 """Every objective and span mode on the demo benchmark, each video embedded once.
 
     python scripts/bench_objectives.py [BENCH_DIR] [--model demo] [--fps 2] [--min-len 1] [--max-fraction 1]
+        [--precision auto|fp32|bf16]
 
 BENCH_DIR holds annotations.jsonl and videos/ (made by scripts/make_benchmark.py; made here if
 missing). Prints a JSON report per configuration and a Markdown table of R@1 at IoU 0.5 per kind.
@@ -28,6 +29,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("bench", nargs="?", type=Path, default=ROOT / "bench_out" / "benchmark")
     parser.add_argument("--model", default="demo")
+    parser.add_argument("--precision", default="auto", help="auto, fp32, bf16 (see --precision)")
     parser.add_argument("--fps", type=float, default=2.0)
     parser.add_argument("--min-len", type=float, default=None)
     parser.add_argument("--max-fraction", type=float, default=GroundOptions.max_fraction,
@@ -36,7 +38,7 @@ def main() -> None:
     if not (args.bench / "annotations.jsonl").exists():
         subprocess.run([sys.executable, str(ROOT / "scripts" / "make_benchmark.py"), str(args.bench)], check=True)
     annotations = evaluate.read_annotations(args.bench / "annotations.jsonl")
-    encoder = load_encoder(ModelSpec(name=args.model, device="cpu"))
+    encoder = load_encoder(ModelSpec(name=args.model, device="cpu", precision=args.precision))
     base = GroundOptions(fps=args.fps, min_len_s=args.min_len, refine=False)
     embedded = {}
     for name in evaluate.by_video(annotations):

@@ -4,7 +4,8 @@
 
 overhead  end-to-end `ground` time / model-forward time alone for the same frames (ViT-B-32, random
           weights: the same cost as real ones), on a 5-minute 640x360 video and a 1-minute 1080p one;
-          --repeats pairs, interleaved, and their median ratio.
+          --repeats pairs, interleaved, and their median ratio; in fp32, and in bf16 where the CPU
+          has bf16 instructions (what --precision auto picks there).
 refine    two-pass (1 frame/s, then every frame near the boundaries) vs dense (every frame): frames
           embedded on a 10-minute video, then the agreement part.
 agreement boundary agreement of two-pass and dense on the demo benchmark's queries.
@@ -14,7 +15,8 @@ memory    peak RSS of `clipground match --no-cache` on a 1-minute and a 30-minut
 naive     scripts/baseline_naive.py vs `clipground match --no-cache` on the same 5-minute video:
           with the demo model, wall time and IoU with the ground truth (and the time to import
           torch and open_clip, which both pay); with ViT-B-32 (random weights, the cost of real
-          ones), wall time.
+          ones), wall time. clipground runs with --precision fp32 (the baseline's arithmetic) and
+          auto.
 Videos are generated in the demo domain (clipground.demo.render) under --work and reused.
 """
 
@@ -87,17 +89,27 @@ def _bench_video(
 
 
 def overhead(work: Path, quick: bool, repeats: int = 3) -> dict:
-    encoder = load_encoder(ModelSpec(name="ViT-B-32", pretrained=None, device="cpu"))
+    """Per precision: fp32, and bf16 where this CPU has bf16 instructions (what auto picks)."""
     out = {}
-    for name, seconds, size in OVERHEAD_VIDEOS:
-        video = _bench_video(work, name, seconds, size, quick)
-        runs = [_overhead_once(video, encoder) for _ in range(repeats)]  # (match, model) pairs, interleaved
-        ratios = sorted(m / f for m, f, _ in runs)
-        out[name] = {"frames": runs[0][2], "match_s": [round(r[0], 2) for r in runs],
-                     "model_forward_s": [round(r[1], 2) for r in runs],
-                     "ratios": [round(r, 3) for r in ratios], "median_ratio": round(float(np.median(ratios)), 3)}
-        print(f"overhead {name}: {out[name]}", file=sys.stderr)
+    for precision in _precisions():
+        encoder = load_encoder(ModelSpec(name="ViT-B-32", pretrained=None, device="cpu", precision=precision))
+        for name, seconds, size in OVERHEAD_VIDEOS:
+            video = _bench_video(work, name, seconds, size, quick)
+            runs = [_overhead_once(video, encoder) for _ in range(repeats)]  # (match, model) pairs, interleaved
+            ratios = sorted(m / f for m, f, _ in runs)
+            key = f"{name}_{precision}"
+            out[key] = {"frames": runs[0][2], "match_s": [round(r[0], 2) for r in runs],
+                        "model_forward_s": [round(r[1], 2) for r in runs],
+                        "ratios": [round(r, 3) for r in ratios],
+                        "median_ratio": round(float(np.median(ratios)), 3)}
+            print(f"overhead {key}: {out[key]}", file=sys.stderr)
     return out
+
+
+def _precisions() -> list[str]:
+    from clipground.model import cpu_has_native_bf16
+
+    return ["fp32", "bf16"] if cpu_has_native_bf16() else ["fp32"]
 
 
 def _overhead_once(video: Path, encoder) -> tuple[float, float, int]:
@@ -107,7 +119,7 @@ def _overhead_once(video: Path, encoder) -> tuple[float, float, int]:
     t0 = time.perf_counter()
     g = ground(video, "a red circle", encoder, GroundOptions(fps=2, refine=False))
     t_match = time.perf_counter() - t0
-    x = torch.randn(g.num_sampled, 3, 224, 224)
+    x = torch.randn(g.num_sampled, 3, 224, 224).to(next(encoder.model.parameters()).dtype)
     t0 = time.perf_counter()
     with torch.inference_mode():
         for i in range(0, len(x), 32):
@@ -195,17 +207,18 @@ def naive(work: Path, quick: bool) -> dict:
     target = next(t for t in truth if t["caption"])
     out = {}
     for model, pretrained in (("demo", []), ("ViT-B-32", ["--pretrained", "none"])):
-        runs = {}
-        for name, cmd in (
-            ("naive", [sys.executable, str(ROOT / "scripts" / "baseline_naive.py"), str(video),
-                       "--text", target["caption"], "--model", model, "--min-len", "1"]),
-            ("clipground", [sys.executable, "-m", "clipground", "match", str(video), "-t",
-                            target["caption"], "--model", model, *pretrained, "--min-len", "1",
-                            "--refine", "--no-cache", "-q", "-f", "jsonl"]),
-        ):
-            runs[name] = _timed_run(cmd, truth, target["caption"])
+        runs = {"naive": _timed_run(
+            [sys.executable, str(ROOT / "scripts" / "baseline_naive.py"), str(video), "--text",
+             target["caption"], "--model", model, "--min-len", "1"], truth, target["caption"])}
+        print(f"naive comparison, {model}, naive: {runs['naive']}", file=sys.stderr)
+        for precision in ("fp32", "auto"):  # auto: bf16 on a CPU with bf16 instructions
+            name = f"clipground_{precision}"
+            runs[name] = _timed_run(
+                [sys.executable, "-m", "clipground", "match", str(video), "-t", target["caption"],
+                 "--model", model, *pretrained, "--precision", precision, "--min-len", "1",
+                 "--refine", "--no-cache", "-q", "-f", "jsonl"], truth, target["caption"])
+            runs[f"speedup_{precision}"] = round(runs["naive"]["wall_s"] / runs[name]["wall_s"], 2)
             print(f"naive comparison, {model}, {name}: {runs[name]}", file=sys.stderr)
-        runs["speedup"] = round(runs["naive"]["wall_s"] / runs["clipground"]["wall_s"], 2)
         out[model] = runs
     # both processes pay for importing torch and open_clip first: measured alone, it shows how much
     # of each demo-model wall time (a small model) is the work itself
@@ -213,8 +226,8 @@ def naive(work: Path, quick: bool) -> dict:
     subprocess.run([sys.executable, "-c", "import torch, open_clip"], check=True, capture_output=True)
     demo = out["demo"]
     demo["import_s"] = round(time.perf_counter() - t0, 2)
-    work_naive, work_ours = (demo[k]["wall_s"] - demo["import_s"] for k in ("naive", "clipground"))
-    demo["speedup_beyond_import"] = round(work_naive / work_ours, 2) if work_ours > 0 else None
+    work_naive, work_ours = (demo[k]["wall_s"] - demo["import_s"] for k in ("naive", "clipground_fp32"))
+    demo["speedup_fp32_beyond_import"] = round(work_naive / work_ours, 2) if work_ours > 0 else None
     out["ViT-B-32"]["note"] = "random weights: wall time only; the boundaries mean nothing"
     return out
 

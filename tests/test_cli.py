@@ -183,3 +183,19 @@ def test_usage_errors_from_the_console_script_are_one_line(args: list[str], need
     assert done.returncode == 2 and done.stdout == ""
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], done.stderr
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_the_sample_grounds_alike_in_each_cpu_precision(precision: str) -> None:
+    sample = Path(__file__).resolve().parents[1] / "sample_data" / "demo.mp4"
+    result = run("match", str(sample), "-t", "a red circle", "--model", "demo", "--device", "cpu",
+                 "--precision", precision, "--no-cache", "--format", "jsonl")
+    assert result.exit_code == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert (record["start_s"], record["end_s"]) == (4.0, 10.0)
+
+
+@pytest.mark.parametrize(("precision", "needle"), [("fp8", "unknown precision 'fp8'"), ("fp16", "needs a GPU")])
+def test_bad_precision_is_a_usage_error(match, video: Path, precision: str, needle: str) -> None:
+    result = match(video, "-t", "x", "--precision", precision)
+    assert result.exit_code == 2 and needle in result.stderr

@@ -144,3 +144,56 @@ def test_cuda_requested_without_gpu_is_a_model_error() -> None:
         pytest.skip("this machine has a GPU; the check is for CPU-only machines")
     with pytest.raises(ModelError, match="no CUDA"):
         load_encoder(ModelSpec(name=f"local-dir:{TINY}", device="cuda"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Precision
+
+
+@pytest.mark.parametrize(
+    ("requested", "device", "native_bf16", "expected"),
+    [
+        ("auto", "cuda", False, "fp16"),
+        ("auto", "cuda:1", True, "fp16"),
+        ("auto", "cpu", True, "bf16"),
+        ("auto", "cpu", False, "fp32"),
+        ("auto", "mps", True, "fp32"),
+        ("bf16", "cpu", False, "bf16"),  # asked for: honoured (slow where the CPU emulates it)
+        ("fp32", "cuda", True, "fp32"),
+    ],
+)
+def test_precision_resolution(
+    monkeypatch: pytest.MonkeyPatch, requested: str, device: str, native_bf16: bool, expected: str
+) -> None:
+    from clipground import model
+
+    monkeypatch.setattr(model, "cpu_has_native_bf16", lambda: native_bf16)
+    assert model.pick_precision(requested, device) == expected
+
+
+def test_fp16_on_cpu_and_unknown_precisions_are_usage_errors() -> None:
+    from clipground.model import pick_precision
+
+    with pytest.raises(UsageError, match="needs a GPU"):
+        pick_precision("fp16", "cpu")
+    with pytest.raises(UsageError, match="unknown precision 'fp8'"):
+        ModelSpec(precision="fp8")
+
+
+def test_bf16_embeddings_are_close_to_fp32() -> None:
+    import torch
+
+    def encoder(precision: str):
+        torch.manual_seed(0)
+        return load_encoder(ModelSpec(name=f"local-dir:{TINY}", device="cpu", precision=precision))
+
+    fp32, bf16 = encoder("fp32"), encoder("bf16")
+    assert (fp32.precision, bf16.precision) == ("fp32", "bf16")
+    assert next(bf16.model.parameters()).dtype == torch.bfloat16
+    pixels = np.random.default_rng(1).integers(0, 256, (6, 32, 57, 3), dtype=np.uint8)
+    frames = (fp32.encode_frames(pixels), bf16.encode_frames(pixels))
+    texts = (fp32.encode_texts(["a red circle", "a dog"]), bf16.encode_texts(["a red circle", "a dog"]))
+    for a, b in (frames, texts):
+        assert b.dtype == np.float32
+        np.testing.assert_allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-5)
+        assert np.min(np.sum(a * b, axis=1)) > 0.99  # cosine between the two precisions

@@ -190,3 +190,41 @@ def test_real_videos_give_the_same_frames() -> None:
             continue
         for fps in (0.5, 2.0):
             assert_same_as_decoding_all(path, fps)
+
+
+def damaged_copy(path: Path, frame: int, out: Path) -> Path:
+    """`path` with the payload of the packet of `frame` (presentation index) overwritten."""
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        packets = sorted((p.pts, p.pos, p.size) for p in container.demux(stream) if p.size)
+    _, pos, size = packets[frame]
+    data = bytearray(path.read_bytes())
+    data[pos + 8 : pos + size] = bytes(range(256)) * ((size - 8) // 256) + bytes((size - 8) % 256)
+    out.write_bytes(bytes(data))
+    return out
+
+
+def test_damage_in_a_skipped_packet_is_never_seen(
+    make_video_at: Callable[..., Path], tmp_path: Path
+) -> None:
+    """At 0.7 frames/s of a 10 fps P-frame video with a keyframe every 12 frames, frame 31 is not needed
+    (the GOP from 24 is sampled at 28): the skipping pass returns the intact file's frames, with
+    their native numbers (decoding everything would number the frames after it one lower)."""
+    intact = make_video_at("damage_gop12.mp4", solid_frames(120), fps=10, gop=12, b_frames=0)
+    damaged = damaged_copy(intact, 31, tmp_path / "damaged.mp4")
+    good, skipped = sample(intact, 0.7, True), sample(damaged, 0.7, True)
+    np.testing.assert_array_equal(skipped[2], good[2])
+    np.testing.assert_array_equal(skipped[0], good[0])
+    assert skipped[3].corrupt_packets == 0
+    assert sample(damaged, 0.7, False)[3].corrupt_packets == 1  # the damage is real
+
+
+def test_damage_in_a_decoded_packet_decodes_as_without_skipping(
+    make_video_at: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Frame 41 is needed (frame 42 refers to it): the pass stops skipping and decodes again."""
+    intact = make_video_at("damage_gop12.mp4", solid_frames(120), fps=10, gop=12, b_frames=0)
+    damaged = damaged_copy(intact, 41, tmp_path / "damaged.mp4")
+    assert_same_as_decoding_all(damaged, 0.7)

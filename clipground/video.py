@@ -283,8 +283,8 @@ class _Skip:
         self.broken = False
 
     def start(self, scan: PacketScan, unneeded: np.ndarray) -> None:
-        self.order, self.keys = scan.decode_pts, scan.decode_key
-        self.unneeded = np.isin(scan.decode_pts, unneeded)
+        """Skip the packets `unneeded` marks: (P,) bool in the scan's decode order."""
+        self.order, self.keys, self.unneeded = scan.decode_pts, scan.decode_key, unneeded
 
     @property
     def active(self) -> bool:
@@ -479,18 +479,23 @@ def scan_packets(path: str | Path) -> PacketScan:
 
 
 def unneeded_packets(scan: PacketScan, wanted: np.ndarray) -> np.ndarray:
-    """Pts of the packets that no wanted frame needs; `wanted` is (P,) bool over `scan.pts`.
+    """Pts of the packets that no wanted frame needs; `wanted` is (P,) bool over `scan.pts`."""
+    return scan.decode_pts[_unneeded_mask(scan, wanted)]
+
+
+def _unneeded_mask(scan: PacketScan, wanted: np.ndarray) -> np.ndarray:
+    """(P,) bool in decode order: the packets no wanted frame (`wanted`: over `scan.pts`) needs.
 
     A frame needs the packets of its GOP (keyframe to keyframe, in decode order) up to its own:
     references come earlier in decode order. A GOP with leading pictures (shown before its
     keyframe: an open GOP) may refer to the whole GOP before it, which is then needed whole.
-    Packets before the first keyframe are always needed. Empty when pts repeat (ambiguous).
+    Packets before the first keyframe are always needed. None is marked when pts repeat (ambiguous).
     """
     dts_pts, keys = scan.decode_pts, scan.decode_key
     n = len(dts_pts)
     starts = np.flatnonzero(keys)
     if n == 0 or len(starts) == 0 or len(np.unique(dts_pts)) != n or len(wanted) != n:
-        return np.zeros(0, np.int64)
+        return np.zeros(n, bool)
     position = np.where(np.isin(dts_pts, scan.pts[wanted]), np.arange(n), -1)
     last_wanted = np.maximum.reduceat(position, starts)  # -1 or < start: none wanted
     leading = np.minimum.reduceat(dts_pts, starts) < dts_pts[starts]
@@ -502,8 +507,7 @@ def unneeded_packets(scan: PacketScan, wanted: np.ndarray) -> np.ndarray:
             need_end[g] = bounds[g + 1]
         whole_next = bool(leading[g]) and need_end[g] > starts[g]
     gop = np.cumsum(keys) - 1
-    needed = (gop < 0) | (np.arange(n) < need_end[np.maximum(gop, 0)])
-    return dts_pts[~needed]
+    return (gop >= 0) & (np.arange(n) >= need_end[np.maximum(gop, 0)])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -820,12 +824,13 @@ class _PyAVPass:
         self._ensure_scan()
         if self.scan is None or not self._scan_usable():
             return
-        unneeded = unneeded_packets(self.scan, self._wanted(self.scan))
-        if len(unneeded) < _SKIP_MIN_FRACTION * len(self.scan.pts):
+        unneeded = _unneeded_mask(self.scan, self._wanted(self.scan))
+        count = int(unneeded.sum())
+        if count < _SKIP_MIN_FRACTION * len(self.scan.pts):
             return
         log.debug(
             "%s: %d of %d packets are needed by no sampled frame; not decoding them",
-            self.path, len(unneeded), len(self.scan.pts),
+            self.path, count, len(self.scan.pts),
         )
         self.skip.start(self.scan, unneeded)
 

@@ -261,11 +261,26 @@ class _Counter:
         self.packets = 0  # packets sent that should each show a frame (not empty or discarded)
         self.frames = 0  # frames the decoder gave back
         self.interlaced = 0  # ...of which interlaced
+        self.short_drains = 0  # drains before a skipped run that gave back too few frames
 
     def frames_lost(self) -> bool:
-        """Fewer frames than packets: 1 packet a frame, or exactly 2 for field-coded video."""
-        fields = self.interlaced == self.frames and 2 * self.frames == self.packets
-        return self.frames < self.packets and not fields
+        """Fewer frames than packets over the whole pass (see `_frames_lost`)."""
+        return _frames_lost(self.packets, self.frames, self.interlaced)
+
+    def mark(self) -> tuple[int, int, int]:
+        """The counts now, to compare with later (`lost_since`)."""
+        return self.packets, self.frames, self.interlaced
+
+    def lost_since(self, mark: tuple[int, int, int]) -> bool:
+        """Fewer frames than packets since `mark`, with nothing left in the decoder (just drained)."""
+        packets, frames, interlaced = (now - then for now, then in zip(self.mark(), mark))
+        return _frames_lost(packets, frames, interlaced)
+
+
+def _frames_lost(packets: int, frames: int, interlaced: int) -> bool:
+    """Fewer frames than packets: 1 packet a frame, or exactly 2 for field-coded video."""
+    fields = interlaced == frames and 2 * frames == packets
+    return frames < packets and not fields
 
 
 class _Skip:
@@ -324,17 +339,22 @@ def _decoded(
     """Decoded frames in output order; undecodable packets are counted and skipped.
 
     Packets `skip` names are not decoded. Before the first of a run of them the decoder is drained
-    and reset, so decoding resumes at the next needed packet (a keyframe) as after a seek.
+    and reset, so decoding resumes at the next needed packet (a keyframe) as after a seek. A drain
+    that gives back fewer frames than the run sent counts in `counter.short_drains`: frame threads
+    can drop frames after a damaged packet without reporting an error.
     """
     drained = True  # a fresh or just-seeked decoder holds nothing
+    mark = counter.mark()
     if skip is not None:
         skip.cursor = 0  # from the start; after a seek `_Skip` finds its place at the keyframe
     for packet in _demuxed(container, stream, path):
         if packet is not None and skip is not None and skip.skips(packet):
             if not drained:
-                yield from _decode(stream, None, path, counter)
+                frames = _decode(stream, None, path, counter)
                 stream.codec_context.flush_buffers()
-                drained = True
+                counter.short_drains += int(counter.lost_since(mark))
+                drained, mark = True, counter.mark()
+                yield from frames
             continue
         drained = False
         if packet is not None and packet.size and not packet.is_discard:
@@ -718,12 +738,15 @@ class _PyAVPass:
         return None
 
     def _restart_needed(self, at_eof: bool = False) -> bool:
-        """Arrange a restart when a packet failed, or (`at_eof`) fewer frames came than packets.
+        """Arrange a restart when a packet failed, a drain before skipped packets came up short,
+        or (`at_eof`) fewer frames came than packets.
 
         While packets are skipped that may be the skipping's doing: decode everything again.
         Otherwise see `_lost_to_threads`.
         """
-        failed = bool(self.counter.corrupt_packets) or (at_eof and self.counter.frames_lost())
+        counter = self.counter
+        failed = bool(counter.corrupt_packets or counter.short_drains)
+        failed = failed or (at_eof and counter.frames_lost())
         if failed and self.skip.active:
             self._stop_skipping("a packet failed to decode, or frames are missing, while skipping")
             return True

@@ -23,6 +23,7 @@ from typing import Any
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from clipground.errors import UsageError, VideoError
 
@@ -597,10 +598,21 @@ def _upright(pixels: np.ndarray, rotation: int) -> np.ndarray:
     return np.rot90(pixels, k=-rotation // 90) if rotation else pixels
 
 
-def _to_rgb(frame: av.VideoFrame, decode_size: tuple[int, int], rotation: int) -> np.ndarray:
-    """Convert one decoded frame: resized in FFmpeg's scaler (area filter), then upright."""
+def _to_rgb(
+    frame: av.VideoFrame,
+    decode_size: tuple[int, int],
+    rotation: int,
+    reformatter: VideoReformatter | None = None,
+) -> np.ndarray:
+    """Convert one decoded frame: resized in FFmpeg's scaler (area filter), then upright.
+
+    Pass one `reformatter` for all the frames of a pass: it keeps FFmpeg's scaler between frames
+    (`VideoFrame.reformat` builds a new one each call, which cost 2-3 ms a frame at 640x360 against
+    0.4 ms reused, with identical pixels).
+    """
     width, height = decode_size
-    rgb = frame.reformat(width, height, format="rgb24", interpolation="AREA")
+    reformatter = reformatter or VideoReformatter()
+    rgb = reformatter.reformat(frame, width, height, format="rgb24", interpolation="AREA")
     return _upright(rgb.to_ndarray(), rotation)
 
 
@@ -670,6 +682,7 @@ class _PyAVPass:
         self.done_pts: int | None = None  # newest frame handled: skip it when met again
         self.last: tuple[int, int] | None = None  # (index, end pts) of that frame
         self.at_eof = False
+        self.reformatter = VideoReformatter()  # FFmpeg's scaler, kept from frame to frame
         self.warned_index = False
         self.frame_threads = True  # off once frames may have been lost (see `_restart_needed`)
         self.seeked = False
@@ -800,7 +813,8 @@ class _PyAVPass:
         t0, t1 = self._rel(pts), self._rel(end)
         self.done_pts, self.last = pts, (index, end)
         if self.plan.wants(t0, t1):
-            yield _to_rgb(frame, self.decode_size, self.probed.info.rotation_deg), t0, index
+            rotation = self.probed.info.rotation_deg
+            yield _to_rgb(frame, self.decode_size, rotation, self.reformatter), t0, index
 
     def _rel(self, pts: int) -> float:
         """Seconds after the first frame (integer true division: as exact as the Fraction, faster)."""

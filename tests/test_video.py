@@ -432,6 +432,44 @@ def test_real_video_pyav_counts_and_times(real_dir: Path, name: str) -> None:
     np.testing.assert_allclose(sampled.times_s, reference[sampled.indices], atol=1e-6)
 
 
+def fresh_scaler_pixels(path: Path, size: tuple[int, int]) -> np.ndarray:
+    """Every frame converted with a new FFmpeg scaler each (`VideoFrame.reformat`), then upright
+    (`size` is the upright size: a frame stored on its side is scaled to it turned)."""
+    rotation = probe(path).rotation_deg
+    stored = size[::-1] if rotation % 180 else size
+    with av.open(str(path)) as container:
+        return np.stack([
+            video._upright(
+                frame.reformat(*stored, format="rgb24", interpolation="AREA").to_ndarray(), rotation
+            )
+            for frame in container.decode(video=0)
+        ])
+
+
+@pytest.mark.parametrize("name", sorted(REAL_FRAME_COUNTS))
+def test_real_video_pixels_equal_a_fresh_scaler_per_frame(real_dir: Path, name: str) -> None:
+    """A pass keeps one scaler for all its frames (much faster): the pixels stay the same."""
+    frames, _, _ = run(real_dir / name, fps=None, size=(97, 61))
+    np.testing.assert_array_equal(frames.pixels, fresh_scaler_pixels(real_dir / name, (97, 61)))
+
+
+def test_frame_size_changing_mid_stream_scales_as_a_fresh_scaler(
+    make_video_at: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Two MPEG-TS files of different sizes joined (as a stream that changes resolution): the kept
+    scaler is rebuilt for the new size, and the pixels equal a fresh scaler's for every frame."""
+    rng = np.random.default_rng(0)
+    noise = [rng.integers(0, 256, (48, 64, 3), np.uint8) for _ in range(10)]
+    first = make_video_at("size_a.ts", noise, fps=10)
+    noise = [rng.integers(0, 256, (60, 80, 3), np.uint8) for _ in range(10)]
+    second = make_video_at("size_b.ts", noise, fps=10, pts=list(range(20, 30)))
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(first.read_bytes() + second.read_bytes())
+    frames, summary, _ = run(joined, fps=None, size=(32, 24))
+    assert summary.num_frames == 20
+    np.testing.assert_array_equal(frames.pixels, fresh_scaler_pixels(joined, (32, 24)))
+
+
 def test_real_start_offset_is_recorded_not_added(real_dir: Path) -> None:
     info = probe(real_dir / "sony_a7m3_interlaced.mts")
     assert info.start_offset_s == pytest.approx(1.04)

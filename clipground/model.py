@@ -44,8 +44,10 @@ class ModelSpec:
     def __post_init__(self) -> None:
         if not self.name.strip():
             raise UsageError("model name is empty: pass --model NAME (e.g. ViT-B-32 or demo)")
-        if self.device not in DEVICES and not self.device.startswith("cuda:"):
-            raise UsageError(f"unknown device {self.device!r}: use one of {', '.join(DEVICES)}")
+        if self.device not in DEVICES and not _is_cuda_index(self.device):
+            raise UsageError(
+                f"unknown device {self.device!r}: use one of {', '.join(DEVICES)} or cuda:N"
+            )
         if self.precision not in PRECISIONS:
             raise UsageError(
                 f"unknown precision {self.precision!r}: use one of {', '.join(PRECISIONS)}"
@@ -73,9 +75,22 @@ def pick_device(requested: str) -> str:
         return "cpu"
     if requested.startswith("cuda") and not torch.cuda.is_available():
         raise ModelError(f"--device {requested}: no CUDA GPU is available here; use --device cpu")
+    if requested.startswith("cuda:"):
+        _check_cuda_index(requested, torch.cuda.device_count())
     if requested == "mps" and not torch.backends.mps.is_available():
         raise ModelError("--device mps: MPS is not available here; use --device cpu")
     return requested
+
+
+def _is_cuda_index(device: str) -> bool:
+    return device.startswith("cuda:") and device[len("cuda:") :].isdigit()
+
+
+def _check_cuda_index(requested: str, count: int) -> None:
+    if int(requested[len("cuda:") :]) >= count:
+        raise ModelError(
+            f"--device {requested}: this machine has {count} CUDA GPU(s); use cuda:0 to cuda:{count - 1}"
+        )
 
 
 def pick_precision(requested: str, device: str) -> str:

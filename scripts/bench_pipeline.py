@@ -5,10 +5,12 @@
 overhead  end-to-end `ground` time / model-forward time alone for the same frames (ViT-B-32, random
           weights: the same cost as real ones), on a 5-minute 640x360 video and a 1-minute 1080p one;
           --repeats pairs, interleaved, and their median ratio; in fp32, and in bf16 where the CPU
-          has bf16 instructions (what --precision auto picks there).
+          has bf16 instructions (what --precision auto picks there). --device cuda: fp32 and fp16
+          autocast on the GPU (the model-forward time then counts from inputs already on the GPU).
 refine    two-pass (1 frame/s, then every frame near the boundaries) vs dense (every frame): frames
           embedded on a 10-minute video, then the agreement part.
 agreement boundary agreement of two-pass and dense on the demo benchmark's queries.
+throughput  the image tower alone (ViT-B-32), frames/s per precision and batch size of 32 and 128.
 skip      decoding alone (no model) at 1 and 2 frames/s with and without skipping the packets no
           sampled frame needs: wall and CPU time, and how many packets were skipped.
 memory    peak RSS of `clipground match --no-cache` on a 1-minute and a 30-minute video, same settings.
@@ -88,43 +90,77 @@ def _bench_video(
     return video
 
 
-def overhead(work: Path, quick: bool, repeats: int = 3) -> dict:
-    """Per precision: fp32, and bf16 where this CPU has bf16 instructions (what auto picks)."""
+def overhead(work: Path, quick: bool, repeats: int = 3, device: str = "cpu") -> dict:
+    """Per precision: fp32, and what --precision auto picks on `device` when that differs."""
     out = {}
-    for precision in _precisions():
-        encoder = load_encoder(ModelSpec(name="ViT-B-32", pretrained=None, device="cpu", precision=precision))
+    for precision in _precisions(device):
+        encoder = load_encoder(ModelSpec(name="ViT-B-32", pretrained=None, device=device, precision=precision))
+        _forward_alone(encoder, 32)  # warm-up: CUDA context, cuBLAS and kernel selection on a GPU
         for name, seconds, size in OVERHEAD_VIDEOS:
             video = _bench_video(work, name, seconds, size, quick)
             runs = [_overhead_once(video, encoder) for _ in range(repeats)]  # (match, model) pairs, interleaved
             ratios = sorted(m / f for m, f, _ in runs)
-            key = f"{name}_{precision}"
+            key = f"{name}_{device}_{precision}"
             out[key] = {"frames": runs[0][2], "match_s": [round(r[0], 2) for r in runs],
-                        "model_forward_s": [round(r[1], 2) for r in runs],
+                        "model_forward_s": [round(r[1], 3) for r in runs],
                         "ratios": [round(r, 3) for r in ratios],
                         "median_ratio": round(float(np.median(ratios)), 3)}
             print(f"overhead {key}: {out[key]}", file=sys.stderr)
     return out
 
 
-def _precisions() -> list[str]:
-    from clipground.model import cpu_has_native_bf16
+def _precisions(device: str) -> list[str]:
+    """fp32, and what auto resolves to on `device` (bf16 on a CPU with bf16 instructions, fp16 on CUDA)."""
+    from clipground.model import pick_precision
 
-    return ["fp32", "bf16"] if cpu_has_native_bf16() else ["fp32"]
+    auto = pick_precision("auto", device)
+    return ["fp32"] if auto == "fp32" else ["fp32", auto]
 
 
 def _overhead_once(video: Path, encoder) -> tuple[float, float, int]:
-    """`ground` time, then the model's forward time alone on as many frames (random pixels)."""
-    import torch
-
+    """`ground` time, then the model's forward time alone on as many frames."""
     t0 = time.perf_counter()
     g = ground(video, "a red circle", encoder, GroundOptions(fps=2, refine=False))
     t_match = time.perf_counter() - t0
-    x = torch.randn(g.num_sampled, 3, 224, 224).to(next(encoder.model.parameters()).dtype)
+    return t_match, _forward_alone(encoder, g.num_sampled), g.num_sampled
+
+
+def _forward_alone(encoder, frames: int, batch_size: int = 32) -> float:
+    """Seconds for the image tower alone on `frames` random inputs already on the device, in
+    `encoder`'s precision (its dtype, and its autocast on a GPU)."""
+    import torch
+
+    dtype = next(encoder.model.parameters()).dtype
+    x = torch.randn(frames, 3, 224, 224, device=encoder.device).to(dtype)
+    _synchronize(encoder.device)
     t0 = time.perf_counter()
-    with torch.inference_mode():
-        for i in range(0, len(x), 32):
-            encoder.model.encode_image(x[i : i + 32])
-    return t_match, time.perf_counter() - t0, g.num_sampled
+    with torch.inference_mode(), encoder._autocast():  # the context encode_frames runs the model in
+        for i in range(0, len(x), batch_size):
+            encoder.model.encode_image(x[i : i + batch_size])
+    _synchronize(encoder.device)
+    return time.perf_counter() - t0
+
+
+def _synchronize(device: str) -> None:
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def throughput(work: Path, quick: bool, device: str = "cpu") -> dict:
+    """ViT-B-32 image-tower frames/s alone, per precision and batch size (after a warm-up)."""
+    out = {}
+    frames = 128 if quick else 1024
+    for precision in _precisions(device):
+        encoder = load_encoder(ModelSpec(name="ViT-B-32", pretrained=None, device=device, precision=precision))
+        _forward_alone(encoder, 64)
+        for batch in (32, 128):
+            seconds = _forward_alone(encoder, frames, batch)
+            out[f"{device}_{precision}_batch{batch}"] = round(frames / seconds, 1)
+            print(f"throughput {device} {precision} batch {batch}: {frames / seconds:.1f} frames/s",
+                  file=sys.stderr)
+    return out
 
 
 def _windows_agree(a, b, step: float) -> bool:
@@ -292,9 +328,11 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=ROOT / "bench_out")
     parser.add_argument("--quick", action="store_true", help="small sizes, to check the script runs")
     parser.add_argument("--repeats", type=int, default=3, help="overhead: (match, model) pairs per video")
+    parser.add_argument("--device", default="cpu", help="overhead, throughput: cpu, cuda or cuda:N")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
-    parts = {"overhead": functools.partial(overhead, repeats=args.repeats), "refine": refine,
+    parts = {"overhead": functools.partial(overhead, repeats=args.repeats, device=args.device),
+             "throughput": functools.partial(throughput, device=args.device), "refine": refine,
              "agreement": agreement, "memory": memory, "naive": naive, "skip": skip}
     results = {name: parts[name](args.work, args.quick) for name in args.parts.split(",")}
     print(json.dumps(results, indent=2))

@@ -137,6 +137,24 @@ def test_bad_device_and_name() -> None:
         ModelSpec(name=" ")
 
 
+@pytest.mark.parametrize("device", ["cuda:", "cuda:x", "cuda:-1", "cuda0"])
+def test_malformed_cuda_index_is_a_usage_error(device: str) -> None:
+    with pytest.raises(UsageError, match="cuda:N"):
+        ModelSpec(device=device)
+
+
+def test_cuda_index_past_the_gpu_count_is_a_model_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from clipground.model import pick_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert pick_device("cuda:1") == "cuda:1"
+    with pytest.raises(ModelError, match=r"has 2 CUDA GPU\(s\); use cuda:0 to cuda:1"):
+        pick_device("cuda:2")
+
+
 def test_cuda_requested_without_gpu_is_a_model_error() -> None:
     import torch
 

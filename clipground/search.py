@@ -305,7 +305,8 @@ def _compatible(
     ok = np.ones(np.broadcast(starts, lengths).shape, dtype=bool)
     ends = starts + lengths
     for start, length in chosen:
-        inter = np.clip(np.minimum(ends, start + length) - np.maximum(starts, start), 0, None)
+        # np.maximum, not np.clip: the same, at a fraction of the call cost on small arrays
+        inter = np.maximum(np.minimum(ends, start + length) - np.maximum(starts, start), 0)
         union = lengths + length - inter
         ok &= (inter <= nms_iou * union) & (inter < union)
     return ok
@@ -691,8 +692,9 @@ def _range_min(table: FloatArray, first: IntArray, last: IntArray) -> FloatArray
     """min q[first..last] per entry, +inf where first > last."""
     width = np.maximum(last - first + 1, 1)
     k = np.minimum(np.frexp(width)[1] - 1, table.shape[0] - 1)  # floor(log2), exactly
-    lo = table[k, np.clip(first, 0, table.shape[1] - 1)]
-    hi = table[k, np.clip(last - (1 << k) + 1, 0, table.shape[1] - 1)]
+    top = table.shape[1] - 1
+    lo = table[k, np.minimum(np.maximum(first, 0), top)]
+    hi = table[k, np.minimum(np.maximum(last - (1 << k) + 1, 0), top)]
     return np.where(last >= first, np.minimum(lo, hi), np.inf)
 
 

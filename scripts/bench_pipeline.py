@@ -1,6 +1,7 @@
 """Pipeline speed, two-pass accuracy, memory and the naive baseline, measured in one run.
 
     python scripts/bench_pipeline.py [--parts overhead,refine,memory,naive,skip] [--work DIR] [--quick]
+    python scripts/bench_pipeline.py --parts overhead,throughput --device cuda     (on a GPU)
 
 overhead  end-to-end `ground` time / model-forward time alone for the same frames (ViT-B-32, random
           weights: the same cost as real ones), on a 5-minute 640x360 video and a 1-minute 1080p one;

@@ -703,8 +703,13 @@ class LibrarySearch:
         bisect.insort(self._kept, (key, len(self._kept), embedded), key=lambda item: item[0])
         del self._kept[self.top_k :]
 
-    def hits(self) -> list[Hit]:
-        """The `top_k` best windows over every video added, best first."""
+    def hits(self, encoder: Encoder | None = None) -> list[Hit]:
+        """The `top_k` best windows over every video added, best first.
+
+        With `encoder`, each kept video's windows are refined as `match` refines them
+        (`pipeline.wants_refinement`) and ranked again by their refined scores; the videos
+        searched are those the first-pass scores kept.
+        """
         from dataclasses import replace
 
         found = []
@@ -712,7 +717,10 @@ class LibrarySearch:
             self._kept
         ):  # `ahead` videos each beat all of its windows
             options = replace(self.options, top_k=self.top_k - ahead)
-            g = ground_embedded(embedded, self.sentences, self.text, options)
+            if encoder is None:
+                g = ground_embedded(embedded, self.sentences, self.text, options)
+            else:
+                g = ground_and_refine(embedded, self.sentences, self.text, encoder, options)
             found += [Hit(g.video, moment_record(m), m.score) for m in g.candidates]
         return sorted(found, key=lambda h: h.rank_key)[: self.top_k]
 

@@ -316,6 +316,8 @@ def search(
     nms_iou: NmsIou = 0.3,
     objective: Objective = "contrast",
     method: Method = "auto",
+    refine: Refine = None,
+    refine_fps: RefineFps = None,
     model: Model = "ViT-B-32",
     pretrained: Pretrained = "laion2b_s34b_b79k",
     checkpoint: Checkpoint = None,
@@ -329,7 +331,8 @@ def search(
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:
-    """Rank the best windows across all the videos (embedding any that are not cached yet)."""
+    """Rank the best windows across all the videos (embedding any that are not cached yet), then
+    refine the boundaries of the hits as `match` does."""
     failed = False
     with _command(quiet, verbose):
         from clipground import batch as jobs
@@ -349,6 +352,8 @@ def search(
             nms_iou=nms_iou,
             decoder=decoder,
             batch_size=batch_size,
+            refine=refine,
+            refine_fps=refine_fps,
         )
         spec = model_spec(model, pretrained, checkpoint, device, precision)
         sentences = clean_query(text or [])
@@ -368,7 +373,7 @@ def search(
                     ranking.add(outcome.embedded)
                 except ClipgroundError as exc:  # e.g. shorter than --min-len: it cannot match
                     log.warning("%s", exc)
-        for rank, hit in enumerate(ranking.hits(), 1):
+        for rank, hit in enumerate(ranking.hits(encoder), 1):
             _echo(jobs.hit_record(rank, hit, sentences, options, encoder.identity))
     if failed:
         raise typer.Exit(1)

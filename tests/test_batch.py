@@ -7,6 +7,7 @@ test session, so only the first test that needs workers pays for importing torch
 from __future__ import annotations
 
 import json
+import logging
 import multiprocessing
 import os
 import signal
@@ -395,3 +396,37 @@ def test_batch_answers_as_match_does(library: Path, cli, refine: str) -> None:
     assert {k: b[k] for k in keys} == {k: m[k] for k in keys}
     refined = b["frames_embedded"] > b["num_sampled"]
     assert refined == (refine == "--refine")
+
+
+@pytest.mark.parametrize("refine", ["--refine", "--no-refine"])
+def test_search_refines_hits_as_match_does(library: Path, cli, refine: str) -> None:
+    """`search` refines each hit's boundaries as `match` does (and not when told not to): the
+    best hit of one video is `match`'s answer, frame for frame and score for score."""
+    video = str(library / "v3.mp4")
+    found = cli("search", video, "--text", "a red square", "--top-k", "3", refine)
+    matched = cli("match", video, "--text", "a red square", "--top-k", "3", refine, "--format", "jsonl")
+    assert found.exit_code == 0 and matched.exit_code == 0, found.output + matched.output
+    hits, (m,) = _lines(found.stdout), _lines(matched.stdout)
+    keys = ("start_frame", "end_frame", "start_s", "end_s", "score")
+    expected = sorted(m["candidates"], key=lambda c: -c["score"])
+    assert [{k: h[k] for k in keys} for h in hits] == [{k: c[k] for k in keys} for c in expected]
+    assert (m["frames_embedded"] > m["num_sampled"]) == (refine == "--refine")
+
+
+def test_search_keeps_first_pass_hits_that_cannot_be_refined(
+    tiny_clip: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Cached first passes of videos that are gone (or changed) since: refining cannot decode them,
+    a warning says so, and the first-pass hits stand."""
+    from clipground.model import ModelSpec, load_encoder
+
+    rng = np.random.default_rng(5)
+    videos = [_random_embedding(rng, f"gone-{i}.mp4", 20) for i in range(3)]
+    text = _random_embedding(rng, "q", 1).embeddings
+    ranking = batch.LibrarySearch(["q"], text, GroundOptions(top_k=2, refine=True), 2)
+    for embedded in videos:
+        ranking.add(embedded)
+    encoder = load_encoder(ModelSpec(name=tiny_clip, device="cpu"))
+    with caplog.at_level(logging.WARNING):
+        assert ranking.hits(encoder) == ranking.hits()
+    assert "boundaries not refined" in caplog.text

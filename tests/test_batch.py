@@ -401,7 +401,7 @@ def test_batch_answers_as_match_does(library: Path, cli, refine: str) -> None:
 @pytest.mark.parametrize("refine", ["--refine", "--no-refine"])
 def test_search_refines_hits_as_match_does(library: Path, cli, refine: str) -> None:
     """`search` refines each hit's boundaries as `match` does (and not when told not to): the
-    best hit of one video is `match`'s answer, frame for frame and score for score."""
+    hits in one video are `match`'s candidates, frame for frame and score for score."""
     video = str(library / "v3.mp4")
     found = cli("search", video, "--text", "a red square", "--top-k", "3", refine)
     matched = cli("match", video, "--text", "a red square", "--top-k", "3", refine, "--format", "jsonl")

@@ -276,8 +276,8 @@ def _open(video: Path):
     if not video.is_file():
         raise VideoError(f"{video}: no such file; check the path")
     try:
-        src = av.open(str(video), mode="r")
-    except av.error.FFmpegError as exc:
+        src = av.open(str(video), mode="r", metadata_errors="replace")  # as video._open
+    except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
         raise VideoError(f"{video}: cannot be opened as a video ({exc})") from exc
     if not src.streams.video:
         src.close()

@@ -135,7 +135,9 @@ def _open(path: Path) -> av.container.InputContainer:
     if path.is_dir():
         raise VideoError(f"{path}: is a directory, not a video file; pass a video file")
     try:
-        return av.open(str(path), mode="r")
+        # Tags that are not UTF-8 (Latin-1 titles from older tools) must not keep a playable file
+        # from opening: PyAV decodes them strictly unless told otherwise.
+        return av.open(str(path), mode="r", metadata_errors="replace")
     except PermissionError:
         raise VideoError(
             f"{path}: permission denied; make the file readable (chmod +r) or run as its owner"

@@ -2,8 +2,10 @@
 
 Seeds are small generated clips (several containers and codecs) and the real-world corpus. Each
 case is one seed with seeded mutations (truncation, bit flips, overwritten runs of random bytes,
-a duplicated chunk, a deleted chunk). The child probes the file and samples it whole with PyAV and
-with decord (`FrameSampler`, low fps, tiny output). Outcomes, counted apart:
+a duplicated chunk, a deleted chunk). The child probes the file, samples it whole with PyAV and
+with decord (`FrameSampler`, low fps, tiny output), and decodes every frame of its middle third with
+PyAV as the refine pass does (`range`: a time range, seeking where the start is far). Outcomes,
+counted apart:
 
     ok         every step returned frames or raised a ClipgroundError (a clear, intended error)
     wrong      frames lost: a pass returned fewer frames than a plain single-threaded PyAV decode
@@ -38,7 +40,7 @@ from fractions import Fraction
 from pathlib import Path
 
 REAL_VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "realvideos"
-STEPS = ("probe", "pyav", "decord")
+STEPS = ("probe", "pyav", "range", "decord")
 MUTATIONS = ("truncate", "bitflip", "overwrite", "duplicate", "delete")
 MEMORY_LIMIT = 4 << 30  # bytes of address space for a child: a lying header must not take the box
 
@@ -147,17 +149,20 @@ def child(path: str, fps: float) -> None:
     def report(step: str, result: str, detail: str) -> None:
         print(json.dumps({"step": step, "result": result, "detail": detail[-2000:]}), flush=True)
 
-    reference, probed = reference_count(path), False
+    reference, probed, duration_s = reference_count(path), False, None
     for step in STEPS:
         print(json.dumps({"step": step, "result": "started"}), flush=True)
         try:
             if step == "probe":
                 info = probe(path)
                 detail, probed = f"{info.width}x{info.height} {info.codec}", True
+            elif step == "range":
+                detail = middle_third(path, duration_s)
             else:
                 sampler = FrameSampler(path, fps=fps, size=(32, 24), decoder=step)
                 count = sum(len(chunk) for chunk in sampler.chunks())
                 summary = sampler.summary()
+                duration_s = summary.duration_s if step == "pyav" else duration_s
                 detail = f"{count} sampled of {summary.num_frames}, backend {summary.backend}"
                 if reference is not None and summary.num_frames != reference:
                     lost = summary.num_frames < reference
@@ -173,6 +178,19 @@ def child(path: str, fps: float) -> None:
             report(step, "exception", traceback.format_exc())
 
 
+def middle_third(path: str, duration_s: float | None) -> str:
+    """Every frame from 1/3 to 2/3 of the duration the whole PyAV pass found, as refine decodes."""
+    from clipground.errors import VideoError
+    from clipground.video import FrameSampler
+
+    if not duration_s:
+        raise VideoError(f"{path}: no duration from the whole pass; nothing to decode a range of")
+    start_s, end_s = duration_s / 3, 2 * duration_s / 3
+    sampler = FrameSampler(path, fps=None, size=(32, 24), start_s=start_s, end_s=end_s)
+    count = sum(len(chunk) for chunk in sampler.chunks())
+    return f"{count} frames in {start_s:.2f}-{end_s:.2f} s"
+
+
 def reference_count(path: str) -> int | None:
     """Frames a plain PyAV decode yields (one thread, undecodable packets skipped); None if none.
 
@@ -183,7 +201,7 @@ def reference_count(path: str) -> int | None:
 
     times: list[object] = []
     try:
-        with av.open(path) as container:
+        with av.open(path, metadata_errors="replace") as container:  # tags: as clipground reads them
             stream = container.streams.video[0]
             try:
                 for packet in container.demux(stream):
@@ -194,7 +212,7 @@ def reference_count(path: str) -> int | None:
             except av.error.FFmpegError:
                 with contextlib.suppress(av.error.FFmpegError):
                     times += [f.pts if f.pts is not None else object() for f in stream.decode(None)]
-    except (av.error.FFmpegError, IndexError, OSError):
+    except (av.error.FFmpegError, IndexError, OSError, UnicodeDecodeError):
         return None
     return len(set(times)) or None
 

@@ -262,6 +262,40 @@ def test_unicode_and_spaces_in_path(match, tmp_path: Path, decoder: str) -> None
     assert record["video"] == str(path) and record["num_frames"] == 10
 
 
+def with_latin1_title(path: Path, frames: int = 20) -> Path:
+    """A clip whose title tag holds bytes that are not UTF-8, as tools that write Latin-1 leave it."""
+    with av.open(str(path), mode="w") as container:
+        container.metadata["title"] = "QQXXQQ"
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for pixels in solid_frames(frames):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")))
+        container.mux(stream.encode())
+    data = path.read_bytes()
+    assert data.count(b"QQXXQQ") == 1
+    path.write_bytes(data.replace(b"QQXXQQ", b"Q\xe9t\xe9QQ"))  # "Q\xe9t\xe9" is "Qete" in Latin-1
+    return path
+
+
+@pytest.mark.parametrize("ext", ["mp4", "mkv"])
+@both_decoders
+def test_tags_that_are_not_utf8_do_not_stop_a_video(
+    match, tmp_path: Path, ext: str, decoder: str
+) -> None:
+    path = with_latin1_title(tmp_path / f"latin1 title.{ext}")
+    with pytest.raises(UnicodeDecodeError):
+        av.open(str(path)).close()  # PyAV's default, strict: the file really has such a tag
+    record = answered_by(match(path, "-t", "x", "--decoder", decoder), decoder)
+    assert record["num_frames"] == 20
+
+
+def test_a_clip_is_cut_from_a_video_with_tags_that_are_not_utf8(match, tmp_path: Path) -> None:
+    path = with_latin1_title(tmp_path / "latin1.mp4")
+    record = answered(match(path, "-t", "x", "--export", str(tmp_path / "clips")))
+    with av.open(record["clip"], metadata_errors="replace") as clip:
+        assert sum(1 for _ in clip.decode(video=0)) >= 1
+
+
 @contextlib.contextmanager
 def unprivileged() -> Iterator[str]:
     """Run the body as an ordinary user: as root, drop the effective uid to nobody and back."""

@@ -132,12 +132,11 @@ def _sampler(
     encoder: Encoder,
     options: GroundOptions,
     fps: float | None,
-    start_s: float | None = None,
-    end_s: float | None = None,
+    ranges: Sequence[tuple[float, float]] | None = None,
 ) -> FrameSampler:
     return FrameSampler(
         video, fps=fps, size=encoder.input.decode_size, decoder=options.decoder,
-        chunk_size=options.batch_size, start_s=start_s, end_s=end_s,
+        chunk_size=options.batch_size, ranges=ranges,
     )
 
 
@@ -531,13 +530,14 @@ def _merge_spans(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
 def _embed_spans(
     video: str, spans: list[tuple[float, float]], encoder: Encoder, options: GroundOptions
 ) -> _FineFrames:
+    """Embed the frames of every span in one pass (one probe and packet scan, seeking between
+    spans where that pays; a file that cannot seek is decoded once, not once per span)."""
     parts, times, indices = [np.zeros((0, 0), np.float32)], [np.zeros(0)], [np.zeros(0, np.int64)]
-    for start_s, end_s in spans:
-        sampler = _sampler(video, encoder, options, options.refine_fps, start_s, end_s)
-        for frames in _prefetch(sampler.chunks()):
-            parts.append(encoder.encode_frames(frames.pixels))
-            times.append(frames.times_s)
-            indices.append(frames.indices)
+    chunks = _sampler(video, encoder, options, options.refine_fps, spans).chunks() if spans else iter(())
+    for frames in _prefetch(chunks):
+        parts.append(encoder.encode_frames(frames.pixels))
+        times.append(frames.times_s)
+        indices.append(frames.indices)
     embeddings = [p for p in parts if p.size] or [np.zeros((0, 1), np.float32)]
     return _FineFrames(np.concatenate(embeddings), np.concatenate(times), np.concatenate(indices).astype(np.int64))
 

@@ -15,7 +15,7 @@ import logging
 import math
 import re
 from collections import deque
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -539,33 +539,51 @@ def _unneeded_mask(scan: PacketScan, wanted: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class _Plan:
-    """Which times to sample: the grid k / fps in [start_s, end_s), or every frame (fps None)."""
+    """Which times to sample: the grid k / fps, or every frame (fps None), within `ranges`.
+
+    `ranges` are sorted, disjoint [start, end) stretches in seconds; one pass decodes them all,
+    seeking over the gaps between them where seeking pays.
+    """
 
     fps: float | None
-    start_s: float = 0.0
-    end_s: float = math.inf
+    ranges: tuple[tuple[float, float], ...] = ((0.0, math.inf),)
+
+    @property
+    def end_s(self) -> float:
+        return self.ranges[-1][1]
+
+    @property
+    def every_frame(self) -> bool:
+        """Whether every frame of the video is wanted (then no packet can be skipped)."""
+        return self.fps is None and self.ranges == ((0.0, math.inf),)
 
     def wants(self, t0: float, t1: float) -> bool:
         """Whether the frame displayed over [t0, t1) is the one shown at a target time."""
-        if t0 >= self.end_s - _EPS_S:
-            return False
         if self.fps is None:
-            return t0 >= self.start_s - _EPS_S or t1 > self.start_s + _EPS_S
-        target = self.next_target(t0)
-        return target < min(t1, self.end_s) - _EPS_S
+            return any(
+                t0 < end - _EPS_S and (t0 >= start - _EPS_S or t1 > start + _EPS_S)
+                for start, end in self.ranges
+            )
+        return self.next_target(t0) < t1 - _EPS_S
 
     def next_target(self, t: float) -> float:
-        """The first target at or after `t` (a frame starting within _EPS_S after it counts)."""
-        t = max(t, self.start_s)
-        if self.fps is not None:
-            t = math.ceil((t - _EPS_S) * self.fps) / self.fps
-        return t
+        """The first target at or after `t` (a frame starting within _EPS_S after it counts);
+        inf after the last range."""
+        for start, end in self.ranges:
+            target = max(t, start)
+            if self.fps is not None:
+                target = math.ceil((target - _EPS_S) * self.fps) / self.fps
+            if target < end - _EPS_S:
+                return target
+        return math.inf
 
 
-def _plan(fps: float | None, avg_fps: float, start_s: float | None, end_s: float | None) -> _Plan:
+def _plan(
+    fps: float | None, avg_fps: float, ranges: tuple[tuple[float, float], ...]
+) -> _Plan:
     """The plan for the requested rate; at or above the native rate every frame is emitted once."""
     every = fps is None or (avg_fps > 0 and fps >= avg_fps)
-    return _Plan(None if every else fps, start_s or 0.0, math.inf if end_s is None else end_s)
+    return _Plan(None if every else fps, ranges)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -678,7 +696,7 @@ class _PyAVPass:
         self.scan: PacketScan | None = None
         self.trusted = False  # set when the scan is made, cleared by any contradiction
         self.may_seek = True
-        self.may_skip = skip_unneeded and plan.fps is not None  # see `_start_skipping`
+        self.may_skip = skip_unneeded and not plan.every_frame  # see `_start_skipping`
         self.skip = _Skip()
         self.restart = False
         self.done_pts: int | None = None  # newest frame handled: skip it when met again
@@ -1087,14 +1105,16 @@ class FrameSampler:
         start_s: float | None = None,
         end_s: float | None = None,
         skip_unneeded: bool = True,
+        ranges: Sequence[tuple[float, float]] | None = None,
     ) -> None:
-        _check_args(fps, decoder, chunk_size, start_s, end_s)
+        _check_args(fps, decoder, chunk_size)
+        spans = _ranges(start_s, end_s, ranges)
         self.path = Path(path)
         self._probed = _probe(self.path)
         self.info = self._probed.info
         self.size = _output_size(self.info, size, short_side)  # (width, height), display
         self.decoder, self.chunk_size, self.skip_unneeded = decoder, chunk_size, skip_unneeded
-        self._plan = _plan(fps, self.info.avg_fps, start_s, end_s)
+        self._plan = _plan(fps, self.info.avg_fps, spans)
         self._summary: DecodeSummary | None = None
 
     def chunks(self) -> Iterator[Frames]:
@@ -1184,9 +1204,7 @@ class FrameSampler:
         return source
 
 
-def _check_args(
-    fps: float | None, decoder: str, chunk_size: int, start_s: float | None, end_s: float | None
-) -> None:
+def _check_args(fps: float | None, decoder: str, chunk_size: int) -> None:
     """Reject bad sampler arguments with the offending value in the message."""
     if fps is not None and not (isinstance(fps, (int, float)) and math.isfinite(fps) and fps > 0):
         raise UsageError(f"fps must be a positive number or None, got {fps!r}")
@@ -1194,7 +1212,24 @@ def _check_args(
         raise UsageError(f"decoder must be one of {DECODERS}, got {decoder!r}")
     if not isinstance(chunk_size, int) or chunk_size < 1:
         raise UsageError(f"chunk_size must be a positive integer, got {chunk_size!r}")
-    if start_s is not None and not (math.isfinite(start_s) and start_s >= 0):
-        raise UsageError(f"start_s must be a finite number >= 0, got {start_s!r}")
-    if end_s is not None and not (end_s > (start_s or 0.0)):
-        raise UsageError(f"end_s must be after start_s, got start_s={start_s!r}, end_s={end_s!r}")
+
+
+def _ranges(
+    start_s: float | None, end_s: float | None, ranges: Sequence[tuple[float, float]] | None
+) -> tuple[tuple[float, float], ...]:
+    """The stretches to sample: `ranges`, or [start_s, end_s); checked, sorted, disjoint."""
+    if ranges is None:
+        ranges = [(0.0 if start_s is None else start_s, math.inf if end_s is None else end_s)]
+    elif start_s is not None or end_s is not None:
+        raise UsageError("give either start_s/end_s or ranges, not both")
+    spans = sorted((float(a), float(b)) for a, b in ranges)
+    if not spans:
+        raise UsageError("ranges is empty: give at least one (start_s, end_s)")
+    for i, (a, b) in enumerate(spans):
+        if not (math.isfinite(a) and a >= 0):
+            raise UsageError(f"start_s must be a finite number >= 0, got {a!r}")
+        if not b > a:
+            raise UsageError(f"end_s must be after start_s, got start_s={a!r}, end_s={b!r}")
+        if i and a < spans[i - 1][1]:
+            raise UsageError(f"ranges overlap: {spans[i - 1]} and {(a, b)}; merge them first")
+    return tuple(spans)

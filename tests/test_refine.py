@@ -157,3 +157,30 @@ def test_each_decoding_pass_probes_the_file_once(red_segment: Path, monkeypatch)
     monkeypatch.setattr(video, "_probe", lambda path: calls.append(path) or real(path))
     ground(red_segment, "red", ColourEncoder(), GroundOptions(fps=1, refine=False))
     assert len(calls) == 1
+
+
+def test_the_refine_pass_decodes_every_span_in_one_pass(red_segment: Path, monkeypatch) -> None:
+    """Several candidates give several boundary spans: one sampler (one probe, one packet scan,
+    one pass, seeking or skipping between spans) embeds them all, and the answer is the same as
+    embedding each span with a pass of its own."""
+    from clipground import pipeline
+    from clipground.video import FrameSampler
+
+    options = GroundOptions(fps=1, refine=True, top_k=3, nms_iou=0.0)
+    made = []
+    monkeypatch.setattr(pipeline, "FrameSampler", lambda *a, **k: made.append(k) or FrameSampler(*a, **k))
+    one_pass = ground(red_segment, "red", ColourEncoder(), options)
+    spans = made[-1]["ranges"]
+    assert len(made) == 2 and len(spans) >= 3  # the first pass, then one pass over every span
+
+    def per_span(video, spans, encoder, options):
+        parts = [real_embed(video, [span], encoder, options) for span in spans]
+        return pipeline._FineFrames(
+            np.concatenate([p.embeddings for p in parts]),
+            np.concatenate([p.times_s for p in parts]),
+            np.concatenate([p.indices for p in parts]),
+        )
+
+    real_embed = pipeline._embed_spans
+    monkeypatch.setattr(pipeline, "_embed_spans", per_span)
+    assert ground(red_segment, "red", ColourEncoder(), options) == one_pass

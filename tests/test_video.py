@@ -224,6 +224,11 @@ def test_summary_before_exhaustion_is_an_error(cfr_video: Path) -> None:
         {"fps": 1, "size": (32, 24), "decoder": "opencv"},
         {"fps": 1, "size": (32, 24), "chunk_size": 0},
         {"fps": 1, "size": (32, 24), "start_s": 1.0, "end_s": 0.5},
+        {"fps": 1, "size": (32, 24), "ranges": []},
+        {"fps": 1, "size": (32, 24), "ranges": [(0.0, 1.0), (0.5, 1.5)]},  # overlapping
+        {"fps": 1, "size": (32, 24), "ranges": [(1.0, 1.0)]},
+        {"fps": 1, "size": (32, 24), "ranges": [(-1.0, 1.0)]},
+        {"fps": 1, "size": (32, 24), "ranges": [(0.0, 1.0)], "start_s": 0.0},
     ],
 )
 def test_bad_arguments_are_usage_errors(cfr_video: Path, kwargs: dict) -> None:
@@ -396,6 +401,48 @@ def test_any_rate_and_range_matches_brute_force(
     assert frames.indices.tolist() == expected and readback(frames) == expected
     np.testing.assert_allclose(frames.times_s, times[expected])
     assert summary.num_frames == 200
+
+
+@st.composite
+def disjoint_ranges(draw: st.DrawFn) -> list[tuple[float, float]]:
+    """1-4 disjoint [start, end) stretches of the 20 s video, touching or apart, in any order."""
+    cuts = sorted(draw(st.lists(st.floats(0.0, 21.0), min_size=2, max_size=8, unique=True)))
+    pairs = [(a, b) for a, b in zip(cuts[::2], cuts[1::2]) if b > a]
+    return draw(st.permutations(pairs)) if pairs else [(0.0, 21.0)]
+
+
+@settings(max_examples=25, deadline=None)
+@given(fps=st.one_of(st.none(), st.floats(0.05, 12.0)), ranges=disjoint_ranges())
+def test_several_ranges_in_one_pass_are_the_union_of_each(
+    gop_video: Path, fps: float | None, ranges: list[tuple[float, float]]
+) -> None:
+    """One pass over several ranges (refine's margins) hands out exactly the frames that one pass
+    per range would, each once, in order."""
+    frames, summary, _ = run(gop_video, fps=fps, ranges=ranges)
+    each = set()
+    for start_s, end_s in ranges:
+        each |= set(run(gop_video, fps=fps, start_s=start_s, end_s=end_s)[0].indices.tolist())
+    assert frames.indices.tolist() == sorted(each) and readback(frames) == sorted(each)
+    assert summary.num_frames == 200
+
+
+def test_far_apart_ranges_seek_over_the_gap(
+    gop_video: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ranges 15 s apart on a 1-s GOP video: the pass seeks to the second instead of decoding
+    the 15 s between, and still hands out every frame of both."""
+    decoded = []
+    original = video._decode
+
+    def counting(stream, packet, path, counter):
+        frames = original(stream, packet, path, counter)
+        decoded.extend(frames)
+        return frames
+
+    monkeypatch.setattr(video, "_decode", counting)
+    frames, summary, _ = run(gop_video, fps=None, ranges=[(1.0, 2.0), (17.0, 18.0)])
+    assert frames.indices.tolist() == [*range(10, 20), *range(170, 180)]
+    assert len(decoded) < 100 and summary.num_frames == 200
 
 
 def test_packet_scan_maps_pts_to_index(gop_video: Path) -> None:

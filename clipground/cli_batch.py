@@ -46,7 +46,11 @@ Workers = Annotated[
     int, typer.Option(help="Videos decoded and embedded in parallel (worker processes).")
 ]
 Timeout = Annotated[
-    float, typer.Option(help="Seconds one video may take before its worker is killed.")
+    float,
+    typer.Option(
+        help="Seconds one video may take before its worker is killed; the refine pass (batch, "
+        "search) gets as long again, then the first pass's answer stands."
+    ),
 ]
 FailFast = Annotated[bool, typer.Option("--fail-fast", help="Stop at the first video that fails.")]
 
@@ -255,6 +259,7 @@ def batch(
             batch_size=batch_size,
             refine=refine,
             refine_fps=refine_fps,
+            refine_timeout_s=timeout,
         )
         spec = model_spec(model, pretrained, checkpoint, device, precision)
         if bool(text) == bool(queries):
@@ -354,6 +359,7 @@ def search(
             batch_size=batch_size,
             refine=refine,
             refine_fps=refine_fps,
+            refine_timeout_s=timeout,
         )
         spec = model_spec(model, pretrained, checkpoint, device, precision)
         sentences = clean_query(text or [])

@@ -6,6 +6,7 @@ import logging
 import math
 import queue
 import threading
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator, Sequence, TypeVar
@@ -43,6 +44,7 @@ class GroundOptions:
     batch_size: int = 32  # frames per model forward pass
     refine: bool | None = None  # second, dense pass near the boundaries; None = for long videos
     refine_fps: float | None = None  # rate of that pass; None = every native frame
+    refine_timeout_s: float | None = None  # longest that pass may take (batch, search); None = no limit
 
     def __post_init__(self) -> None:
         _positive("--fps", self.fps)
@@ -61,6 +63,8 @@ class GroundOptions:
             raise UsageError(f"--max-fraction must be within (0, 1], got {self.max_fraction}")
         if self.refine_fps is not None:
             _positive("--refine-fps", self.refine_fps)
+        if self.refine_timeout_s is not None:
+            _positive("--timeout", self.refine_timeout_s)
         if not 0.0 <= self.nms_iou <= 1.0:
             raise UsageError(f"--nms-iou must be within 0..1, got {self.nms_iou}")
 
@@ -145,8 +149,12 @@ def _expected_samples(sampler: FrameSampler, fps: float) -> int | None:
     return None if not duration else max(1, math.ceil(duration * fps))
 
 
-def _prefetch(items: Iterator[T], depth: int = 2) -> Iterator[T]:
-    """Run `items` in a worker thread, `depth` ahead, so decoding overlaps the model's work."""
+def _prefetch(items: Iterator[T], depth: int = 2, deadline: float | None = None) -> Iterator[T]:
+    """Run `items` in a worker thread, `depth` ahead, so decoding overlaps the model's work.
+
+    Past `deadline` (time.monotonic()) waiting for the next item raises `_Overdue`, also when the
+    worker is stuck inside the decoder: it is a daemon thread, left behind.
+    """
     buffer: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
     done = object()
@@ -163,13 +171,27 @@ def _prefetch(items: Iterator[T], depth: int = 2) -> Iterator[T]:
     worker = threading.Thread(target=produce, name="clipground-decode", daemon=True)
     worker.start()
     try:
-        while (item := buffer.get()) is not done:
+        while (item := _get(buffer, deadline)) is not done:
             if isinstance(item, BaseException):
                 raise item
             yield item
     finally:
         stop.set()
-        worker.join(timeout=5)
+        overdue = deadline is not None and time.monotonic() > deadline
+        worker.join(timeout=0 if overdue else 5)  # a stuck worker is not waited for again
+
+
+class _Overdue(Exception):
+    """A deadline passed (see `_prefetch`)."""
+
+
+def _get(buffer: queue.Queue, deadline: float | None) -> object:
+    if deadline is None:
+        return buffer.get()
+    try:
+        return buffer.get(timeout=max(0.0, deadline - time.monotonic()))
+    except queue.Empty:
+        raise _Overdue from None
 
 
 def _put(buffer: queue.Queue, item: object, stop: threading.Event) -> bool:
@@ -533,11 +555,18 @@ def _embed_spans(
     """Embed the frames of every span in one pass (one probe and packet scan, seeking between
     spans where that pays; a file that cannot seek is decoded once, not once per span)."""
     parts, times, indices = [np.zeros((0, 0), np.float32)], [np.zeros(0)], [np.zeros(0, np.int64)]
+    limit = options.refine_timeout_s
+    deadline = None if limit is None else time.monotonic() + limit
     chunks = _sampler(video, encoder, options, options.refine_fps, spans).chunks() if spans else iter(())
-    for frames in _prefetch(chunks):
-        parts.append(encoder.encode_frames(frames.pixels))
-        times.append(frames.times_s)
-        indices.append(frames.indices)
+    try:
+        for frames in _prefetch(chunks, deadline=deadline):
+            parts.append(encoder.encode_frames(frames.pixels))
+            times.append(frames.times_s)
+            indices.append(frames.indices)
+            if deadline is not None and time.monotonic() > deadline:
+                raise _Overdue
+    except _Overdue:
+        raise VideoError(f"{video}: the second pass took longer than --timeout {limit:g} s") from None
     embeddings = [p for p in parts if p.size] or [np.zeros((0, 1), np.float32)]
     return _FineFrames(np.concatenate(embeddings), np.concatenate(times), np.concatenate(indices).astype(np.int64))
 

@@ -430,3 +430,35 @@ def test_search_keeps_first_pass_hits_that_cannot_be_refined(
     with caplog.at_level(logging.WARNING):
         assert ranking.hits(encoder) == ranking.hits()
     assert "boundaries not refined" in caplog.text
+
+
+@pytest.mark.parametrize("command", ["batch", "search"])
+def test_a_refine_pass_stuck_past_timeout_keeps_the_first_pass_answer(
+    library: Path, cli, command: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The refine pass runs in this process: --timeout bounds it too. A decoder that never
+    returns is given up, with a warning, and the job goes on with the first pass's answer."""
+    import threading
+
+    from clipground import pipeline
+
+    video = str(library / "v2.mp4")
+    expected = _lines(cli(command, video, "--text", "a red square", "--no-refine").stdout)
+    release = threading.Event()
+
+    class Stuck:  # only the refine pass samples in this process; workers embed the first pass
+        def __init__(self, *args, **kwargs) -> None:
+            pass
+
+        def chunks(self):
+            release.wait(60)
+            yield from ()
+
+    monkeypatch.setattr(pipeline, "FrameSampler", Stuck)
+    try:
+        result = cli(command, video, "--text", "a red square", "--refine", "--timeout", "3")
+    finally:
+        release.set()
+    assert result.exit_code == 0, result.output
+    assert "longer than --timeout 3 s" in result.stderr
+    assert _lines(result.stdout) == expected

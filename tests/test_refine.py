@@ -184,3 +184,44 @@ def test_the_refine_pass_decodes_every_span_in_one_pass(red_segment: Path, monke
     real_embed = pipeline._embed_spans
     monkeypatch.setattr(pipeline, "_embed_spans", per_span)
     assert ground(red_segment, "red", ColourEncoder(), options) == one_pass
+
+
+def test_a_refine_pass_past_its_time_limit_keeps_the_coarse_answer(
+    red_segment: Path, monkeypatch, caplog
+) -> None:
+    """`refine_timeout_s` (batch's and search's --timeout): a second pass stuck inside the decoder
+    is given up at the deadline, with a warning, and the first pass's answer stands."""
+    import threading
+    import time
+
+    from clipground import pipeline
+
+    options = GroundOptions(fps=1, refine=True, refine_timeout_s=0.5)
+    embedded = pipeline.embed_video(red_segment, ColourEncoder(), options)
+    text = pipeline.encode_query(ColourEncoder(), ["red"])
+    coarse = pipeline.ground_embedded(embedded, ["red"], text, options)
+    release = threading.Event()
+
+    class Stuck:
+        def __init__(self, *args, **kwargs) -> None:
+            pass
+
+        def chunks(self):
+            release.wait(30)  # a decoder that never returns (until the test lets it go)
+            yield from ()
+
+    monkeypatch.setattr(pipeline, "FrameSampler", Stuck)
+    start = time.monotonic()
+    try:
+        g = pipeline.ground_and_refine(embedded, ["red"], text, ColourEncoder(), options)
+    finally:
+        release.set()
+    assert g == coarse and time.monotonic() - start < 10
+    assert "boundaries not refined" in caplog.text and "longer than --timeout 0.5 s" in caplog.text
+
+
+def test_the_refine_time_limit_must_be_positive() -> None:
+    from clipground.errors import UsageError
+
+    with pytest.raises(UsageError, match="--timeout"):
+        GroundOptions(refine_timeout_s=0)

@@ -15,8 +15,7 @@ from clipground import __version__
 from clipground.cli_options import (
     DEFAULT_MODEL, DEFAULT_PRETRAINED, BatchSize, CacheDir, Checkpoint, Decoder, Device, Export, Fps,
     MaxFraction, MaxLen, Method, MinLen, Model, NmsIou, NoCache, Objective, Padding, Plot, Precision,
-    Pretrained,
-    Quiet, Reencode, Refine, RefineFps, SpanMode, Texts, Verbose, model_spec,
+    Pretrained, Quiet, Reencode, Refine, RefineFps, SpanMode, Texts, Verbose, model_spec,
 )
 from clipground.errors import ClipgroundError
 

@@ -21,8 +21,7 @@ import typer
 from clipground.cli_options import (
     BatchSize, CacheDir, Checkpoint, Decoder, Device, Fps, MaxFraction, MaxLen, Method, MinLen, Model,
     Export, NmsIou, Objective, Padding, Precision, Pretrained, Quiet, Reencode, Refine, RefineFps,
-    SpanMode, Texts,
-    Verbose, model_spec,
+    SpanMode, Texts, Verbose, model_spec,
 )
 
 if TYPE_CHECKING:

@@ -7,11 +7,12 @@ decoded frames and texts into one L2-normalised space.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -237,6 +238,8 @@ class Encoder:
         self.precision = precision  # fp32, bf16 or fp16 (resolved; see `pick_precision`)
         self.input = _input_spec(model)
         self.context_length = int(getattr(tokenizer, "context_length", 77) or 77)
+        param = next(model.parameters(), None)  # bfloat16 where bf16 on CPU cast the whole model
+        self.input_dtype = param.dtype if param is not None else None  # what encode_image takes
 
     def encode_frames(self, pixels: np.ndarray) -> np.ndarray:
         """Embed decoded frames (N, H, W, 3) uint8, sized by `input.decode_size`."""
@@ -250,8 +253,8 @@ class Encoder:
         std = torch.tensor(self.input.std, device=self.device).view(1, 3, 1, 1)
         mean = torch.tensor(self.input.mean, device=self.device).view(1, 3, 1, 1)
         x = x.float().mul_(1.0 / (255.0 * std)).sub_(mean / std)
-        x = x.to(self._weights_dtype())
-        with torch.inference_mode(), self._autocast():
+        x = x.to(self.input_dtype) if self.input_dtype is not None else x
+        with self.inference():
             feats = self.model.encode_image(x)
         return _normalise(feats)
 
@@ -260,7 +263,7 @@ class Encoder:
         import torch
 
         tokens = self.tokenizer(list(texts)).to(self.device)
-        with torch.inference_mode(), self._autocast():
+        with self.inference():
             feats = self.model.encode_text(tokens)
         return _normalise(feats)
 
@@ -282,23 +285,18 @@ class Encoder:
     def _probe_dim(self) -> int:
         return int(self.encode_texts(["a"]).shape[1])
 
-    def _weights_dtype(self) -> Any:
-        """The model's parameter dtype (bfloat16 when bf16 on CPU cast the whole model)."""
+    @contextlib.contextmanager
+    def inference(self) -> Iterator[None]:
+        """The context the model runs in: inference mode, and fp16 or bf16 autocast on a GPU (on
+        CPU, bf16 is the model's own dtype instead)."""
         import torch
 
-        param = next(self.model.parameters(), None)
-        return param.dtype if param is not None else torch.float32
-
-    def _autocast(self) -> Any:
-        """fp16 or bf16 autocast on a GPU; on CPU, bf16 is the model's own dtype instead."""
-        import contextlib
-
-        import torch
-
+        autocast: Any = contextlib.nullcontext()
         if self.device.startswith(("cuda", "mps")) and self.precision in ("fp16", "bf16"):
             dtype = torch.float16 if self.precision == "fp16" else torch.bfloat16
-            return torch.autocast(self.device.split(":")[0], dtype=dtype)
-        return contextlib.nullcontext()
+            autocast = torch.autocast(self.device.split(":")[0], dtype=dtype)
+        with torch.inference_mode(), autocast:
+            yield
 
 
 def _has_proj(model: Any) -> bool:

@@ -501,11 +501,6 @@ def scan_packets(path: str | Path) -> PacketScan:
     )
 
 
-def unneeded_packets(scan: PacketScan, wanted: np.ndarray) -> np.ndarray:
-    """Pts of the packets that no wanted frame needs; `wanted` is (P,) bool over `scan.pts`."""
-    return scan.decode_pts[_unneeded_mask(scan, wanted)]
-
-
 def _unneeded_mask(scan: PacketScan, wanted: np.ndarray) -> np.ndarray:
     """(P,) bool in decode order: the packets no wanted frame (`wanted`: over `scan.pts`) needs.
 

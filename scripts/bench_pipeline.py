@@ -131,11 +131,10 @@ def _forward_alone(encoder, frames: int, batch_size: int = 32) -> float:
     `encoder`'s precision (its dtype, and its autocast on a GPU)."""
     import torch
 
-    dtype = next(encoder.model.parameters()).dtype
-    x = torch.randn(frames, 3, 224, 224, device=encoder.device).to(dtype)
+    x = torch.randn(frames, 3, 224, 224, device=encoder.device).to(encoder.input_dtype)
     _synchronize(encoder.device)
     t0 = time.perf_counter()
-    with torch.inference_mode(), encoder._autocast():  # the context encode_frames runs the model in
+    with encoder.inference():  # the context encode_frames runs the model in
         for i in range(0, len(x), batch_size):
             encoder.model.encode_image(x[i : i + batch_size])
     _synchronize(encoder.device)

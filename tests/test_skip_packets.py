@@ -11,7 +11,7 @@ import pytest
 from conftest import index_from_pixels, real_videos_dir, solid_frames
 
 from clipground import video
-from clipground.video import FrameSampler, PacketScan, scan_packets, unneeded_packets
+from clipground.video import FrameSampler, PacketScan, scan_packets
 
 SKIPPED = "needed by no sampled frame"
 
@@ -47,6 +47,11 @@ def scan_of(decode_order: list[tuple[int, bool]]) -> PacketScan:
     return PacketScan(
         np.sort(pts), np.sort(pts[keys]), int(pts.max()) + 1, True, False, pts, keys
     )
+
+
+def unneeded_packets(scan: PacketScan, wanted: np.ndarray) -> np.ndarray:
+    """Pts, in decode order, of the packets the plan leaves undecoded."""
+    return scan.decode_pts[video._unneeded_mask(scan, wanted)]
 
 
 def wanting(scan: PacketScan, shown: set[int]) -> np.ndarray:

@@ -12,16 +12,16 @@ import logging
 import re
 import sys
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from clipground.cli_options import (
-    BatchSize, CacheDir, Checkpoint, Decoder, Device, Fps, MaxFraction, MaxLen, Method, MinLen, Model,
-    Export, NmsIou, Objective, Padding, Precision, Pretrained, Quiet, Reencode, Refine, RefineFps,
-    SpanMode, Texts, Verbose, model_spec,
+    BatchSize, CacheDir, Checkpoint, Decoder, DecodeWorkers, Device, Export, Fps, MaxFraction, MaxLen,
+    Method, MinLen, Model, NmsIou, Objective, Padding, Precision, Pretrained, Quiet, Reencode, Refine,
+    RefineFps, SpanMode, Texts, Verbose, model_spec,
 )
 
 if TYPE_CHECKING:
@@ -68,9 +68,11 @@ def _embedder(
 ) -> Embedder:
     from clipground.batch import Embedder, WorkerSetup, default_threads
     from clipground.cache import EmbeddingCache
+    from clipground.pipeline import decode_workers
 
     threads = default_threads(workers)
     level = logging.getLogger("clipground").getEffectiveLevel()
+    options = replace(options, decode_workers=decode_workers(options, sharing=workers))
     setup = WorkerSetup(model=spec, options=options, threads=threads, log_level=level)
     return Embedder(encoder, setup, EmbeddingCache(cache_dir), workers, timeout, progress.frames)
 
@@ -160,6 +162,7 @@ def embed(
     precision: Precision = "auto",
     decoder: Decoder = "pyav",
     batch_size: BatchSize = 32,
+    decode_workers: DecodeWorkers = None,
     cache_dir: CacheDir = None,
     workers: Workers = 1,
     timeout: Timeout = 600.0,
@@ -174,7 +177,9 @@ def embed(
         from clipground.model import load_encoder
         from clipground.pipeline import GroundOptions
 
-        options = GroundOptions(fps=fps, decoder=decoder, batch_size=batch_size)
+        options = GroundOptions(
+            fps=fps, decoder=decoder, batch_size=batch_size, decode_workers=decode_workers
+        )
         spec = model_spec(model, pretrained, checkpoint, device, precision)
         videos = batch.find_videos(paths, glob)
         encoder = load_encoder(spec)
@@ -224,6 +229,7 @@ def batch(
     precision: Precision = "auto",
     decoder: Decoder = "pyav",
     batch_size: BatchSize = 32,
+    decode_workers: DecodeWorkers = None,
     refine: Refine = None,
     refine_fps: RefineFps = None,
     cache_dir: CacheDir = None,
@@ -256,6 +262,7 @@ def batch(
             nms_iou=nms_iou,
             decoder=decoder,
             batch_size=batch_size,
+            decode_workers=decode_workers,
             refine=refine,
             refine_fps=refine_fps,
             refine_timeout_s=timeout,
@@ -329,6 +336,7 @@ def search(
     precision: Precision = "auto",
     decoder: Decoder = "pyav",
     batch_size: BatchSize = 32,
+    decode_workers: DecodeWorkers = None,
     cache_dir: CacheDir = None,
     workers: Workers = 1,
     timeout: Timeout = 600.0,
@@ -356,6 +364,7 @@ def search(
             nms_iou=nms_iou,
             decoder=decoder,
             batch_size=batch_size,
+            decode_workers=decode_workers,
             refine=refine,
             refine_fps=refine_fps,
             refine_timeout_s=timeout,

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import logging
 import math
-import queue
-import threading
+import os
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Iterator, Sequence, TypeVar
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -19,12 +18,12 @@ from clipground.model import Encoder
 from clipground.results import Grounding, Moment
 from clipground.text import chunk_text, clean_query
 from clipground.video import DECODERS, DecodeSummary, FrameSampler
+from clipground.workers import Overdue, background
 
 log = logging.getLogger(__name__)
 
 SPAN_MODES = ("mean", "ordered")
 Progress = Callable[[int, "int | None"], None]  # (frames embedded so far, expected total or None)
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -45,6 +44,7 @@ class GroundOptions:
     refine: bool | None = None  # second, dense pass near the boundaries; None = for long videos
     refine_fps: float | None = None  # rate of that pass; None = every native frame
     refine_timeout_s: float | None = None  # longest that pass may take (batch, search); None = no limit
+    decode_workers: int | None = None  # stretches of a video decoded at once; None: decode_workers()
 
     def __post_init__(self) -> None:
         _positive("--fps", self.fps)
@@ -67,6 +67,12 @@ class GroundOptions:
             _positive("--timeout", self.refine_timeout_s)
         if not 0.0 <= self.nms_iou <= 1.0:
             raise UsageError(f"--nms-iou must be within 0..1, got {self.nms_iou}")
+        if self.decode_workers is not None and not (
+            isinstance(self.decode_workers, int) and 1 <= self.decode_workers <= MAX_DECODE_WORKERS
+        ):
+            raise UsageError(
+                f"--decode-workers must be 1..{MAX_DECODE_WORKERS}, got {self.decode_workers}"
+            )
 
 
 def _positive(flag: str, value: float) -> None:
@@ -109,8 +115,10 @@ def embed_video(
     """Decode `video` at `options.fps` and embed every sampled frame, chunk by chunk."""
     sampler = _sampler(video, encoder, options, options.fps)
     expected = _expected_samples(sampler, options.fps)
+    workers = decode_workers(options)
+    chunks = sampler.chunks() if workers == 1 else sampler.chunks_unordered(workers)
     parts, times, indices, done = [], [], [], 0
-    for frames in _prefetch(sampler.chunks()):
+    for frames in background([chunks]):
         parts.append(encoder.encode_frames(frames.pixels))
         times.append(frames.times_s)
         indices.append(frames.indices)
@@ -120,15 +128,30 @@ def embed_video(
     summary = sampler.summary()
     if done == 0:
         raise VideoError(f"{video}: no frame could be decoded; the file may be corrupt or empty")
+    order = np.argsort(np.concatenate(indices), kind="stable")  # segments' chunks interleave
     return VideoEmbedding(
         video=str(video),
-        embeddings=np.concatenate(parts),
-        times_s=np.concatenate(times).astype(np.float64),
-        indices=np.concatenate(indices).astype(np.int64),
+        embeddings=np.concatenate(parts)[order],
+        times_s=np.concatenate(times).astype(np.float64)[order],
+        indices=np.concatenate(indices).astype(np.int64)[order],
         summary=summary,
         sample_fps=options.fps,
         model=encoder.identity,
     )
+
+
+MAX_DECODE_WORKERS = 32
+
+
+def decode_workers(options: GroundOptions, sharing: int = 1) -> int:
+    """How many stretches of a video to decode at once: `options.decode_workers`, else one per
+    core (of the cores' share of one of `sharing` processes), up to 8.
+
+    One per core also on a CPU that the model keeps busy: each segment's decoder is single-threaded
+    (slice threads only), which costs less CPU than FFmpeg's frame threads (see README, Speed)."""
+    if options.decode_workers is not None:
+        return options.decode_workers
+    return max(1, min(8, (os.cpu_count() or 1) // max(1, sharing)))
 
 
 def _sampler(
@@ -147,61 +170,6 @@ def _sampler(
 def _expected_samples(sampler: FrameSampler, fps: float) -> int | None:
     duration = sampler.info.duration_s
     return None if not duration else max(1, math.ceil(duration * fps))
-
-
-def _prefetch(items: Iterator[T], depth: int = 2, deadline: float | None = None) -> Iterator[T]:
-    """Run `items` in a worker thread, `depth` ahead, so decoding overlaps the model's work.
-
-    Past `deadline` (time.monotonic()) waiting for the next item raises `_Overdue`, also when the
-    worker is stuck inside the decoder: it is a daemon thread, left behind.
-    """
-    buffer: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    done = object()
-
-    def produce() -> None:
-        try:
-            for item in items:
-                if not _put(buffer, item, stop):
-                    return
-            _put(buffer, done, stop)
-        except BaseException as exc:  # handed to the consumer, which re-raises it
-            _put(buffer, exc, stop)
-
-    worker = threading.Thread(target=produce, name="clipground-decode", daemon=True)
-    worker.start()
-    try:
-        while (item := _get(buffer, deadline)) is not done:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        overdue = deadline is not None and time.monotonic() > deadline
-        worker.join(timeout=0 if overdue else 5)  # a stuck worker is not waited for again
-
-
-class _Overdue(Exception):
-    """A deadline passed (see `_prefetch`)."""
-
-
-def _get(buffer: queue.Queue, deadline: float | None) -> object:
-    if deadline is None:
-        return buffer.get()
-    try:
-        return buffer.get(timeout=max(0.0, deadline - time.monotonic()))
-    except queue.Empty:
-        raise _Overdue from None
-
-
-def _put(buffer: queue.Queue, item: object, stop: threading.Event) -> bool:
-    while not stop.is_set():
-        try:
-            buffer.put(item, timeout=0.1)
-            return True
-        except queue.Full:
-            continue
-    return False
 
 
 def encode_query(encoder: Encoder, sentences: Sequence[str]) -> np.ndarray:
@@ -559,13 +527,13 @@ def _embed_spans(
     deadline = None if limit is None else time.monotonic() + limit
     chunks = _sampler(video, encoder, options, options.refine_fps, spans).chunks() if spans else iter(())
     try:
-        for frames in _prefetch(chunks, deadline=deadline):
+        for frames in background([chunks], deadline=deadline):
             parts.append(encoder.encode_frames(frames.pixels))
             times.append(frames.times_s)
             indices.append(frames.indices)
             if deadline is not None and time.monotonic() > deadline:
-                raise _Overdue
-    except _Overdue:
+                raise Overdue
+    except Overdue:
         raise VideoError(f"{video}: the second pass took longer than --timeout {limit:g} s") from None
     embeddings = [p for p in parts if p.size] or [np.zeros((0, 1), np.float32)]
     return _FineFrames(np.concatenate(embeddings), np.concatenate(times), np.concatenate(indices).astype(np.int64))

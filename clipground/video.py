@@ -16,7 +16,7 @@ import math
 import re
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from clipground.errors import UsageError, VideoError
+from clipground.workers import background
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,8 @@ _SEEK_MIN_S = 2.0  # never seek for less; below this, decoding through is cheape
 _SEEK_MIN_GOPS = 3  # ...and only when the next target is this many (longest) GOPs ahead
 _SEEK_RETRIES = 3  # earlier keyframes tried when a seek overshoots, before decoding from the start
 _SKIP_MIN_FRACTION = 0.1  # skip unneeded packets only where at least this fraction of them are
+_SEGMENT_MIN_S = 10.0  # a video is cut into segments decoded at once no shorter than this...
+_SEGMENT_MIN_GOPS = 4  # ...nor than this many (longest) GOPs: each segment costs a seek
 _SHORT_FRAMES = 2  # the header's duration may exceed the decoded one by this many frames...
 _SHORT_FRACTION = 0.05  # ...or this fraction of it before a file is reported as cut short
 _DECORD_MAX_MEAN_DIFF = 12.0  # decord vs PyAV frame 0, mean |diff| in 0..255 (scalers differ)
@@ -528,6 +531,54 @@ def _unneeded_mask(scan: PacketScan, wanted: np.ndarray) -> np.ndarray:
     return (gop >= 0) & (np.arange(n) >= need_end[np.maximum(gop, 0)])
 
 
+def _matches(scan: PacketScan, head: list[int]) -> bool:
+    """Whether the scan lists, in order, the first frames decoded from the start (`head`)."""
+    return scan.complete and [int(p) for p in scan.pts[: len(head)]] == head
+
+
+def _cuts(scan: PacketScan, wanted: np.ndarray, parts: int, min_ticks: int) -> list[int]:
+    """Keyframe pts that cut the video into up to `parts` segments of about equal decoding work
+    (the packets wanted frames need; `wanted` over `scan.pts`), each at least `min_ticks` long.
+
+    A cut must be clean: every packet before it in decode order is shown before the keyframe and
+    every packet after it at or after, so no frame of one segment refers to the other.
+    """
+    pts, n = scan.decode_pts, len(scan.decode_pts)
+    if n < 2 or len(np.unique(pts)) != n or len(wanted) != n:
+        return []
+    clean = scan.decode_key.copy()
+    clean[0] = False
+    clean[1:] &= np.maximum.accumulate(pts)[:-1] < pts[1:]
+    clean &= np.minimum.accumulate(pts[::-1])[::-1] >= pts
+    work = np.cumsum(~_unneeded_mask(scan, wanted))  # needed packets up to each position
+    cuts: list[int] = []
+    for part in range(1, parts):
+        last = cuts[-1] if cuts else int(scan.pts[0])
+        fits = (pts >= last + min_ticks) & (pts <= scan.end_pts - min_ticks)
+        where = np.flatnonzero(clean & fits)
+        if len(where) == 0:
+            break
+        goal = work[-1] * part / parts
+        cut = int(pts[where[np.argmin(np.abs(work[where - 1] - goal))]])
+        if cut not in cuts:
+            cuts.append(cut)
+    return cuts
+
+
+def _split(
+    ranges: tuple[tuple[float, float], ...], cuts_s: list[float]
+) -> list[tuple[tuple[float, float], ...]]:
+    """`ranges` cut at the times `cuts_s` (s, increasing): one tuple of ranges per segment that has
+    any."""
+    bounds = [0.0, *cuts_s, math.inf]
+    pieces = []
+    for lo, hi in zip(bounds, bounds[1:]):
+        piece = tuple((max(a, lo), min(b, hi)) for a, b in ranges if max(a, lo) < min(b, hi))
+        if piece:
+            pieces.append(piece)
+    return pieces
+
+
 # ---------------------------------------------------------------------------------------------
 # Sampling plan
 
@@ -684,6 +735,8 @@ class _PyAVPass:
         plan: _Plan,
         decode_size: tuple[int, int],
         skip_unneeded: bool = True,
+        shared: tuple[PacketScan, list[int]] | None = None,
+        frame_threads: bool = True,
     ):
         self.path, self.probed, self.plan, self.decode_size = path, probed, plan, decode_size
         self.counter = _Counter()
@@ -699,8 +752,15 @@ class _PyAVPass:
         self.at_eof = False
         self.reformatter = VideoReformatter()  # FFmpeg's scaler, kept from frame to frame
         self.warned_index = False
-        self.frame_threads = True  # off once frames may have been lost (see `_restart_needed`)
+        # Off once frames may have been lost (see `_restart_needed`), and for the segments of a
+        # cut video, each decoded beside the others (slice threads cost no CPU to spare).
+        self.frame_threads = frame_threads
         self.seeked = False
+        # A pass of `FrameSampler.chunks_unordered` starts from a packet scan already checked
+        # against the first frames: it skips packets from the start and seeks to its first target.
+        self.segment = shared is not None
+        if shared is not None:
+            self.scan, self.head, self.trusted = shared[0], list(shared[1]), True
 
     def run(self) -> Iterator[_Item]:
         """Each sampled frame, upright, with its time and native index."""
@@ -717,11 +777,19 @@ class _PyAVPass:
             stream = container.streams[self.probed.stream_index]
             # Slice + frame threads: this is the hot loop.
             stream.thread_type = "AUTO" if self.frame_threads else "SLICE"
-            seek: _Seek | None = None
+            seek = self._first_seek()
             while True:
                 seek = yield from self._segment(container, stream, seek)
                 if seek is None:
                     return
+
+    def _first_seek(self) -> _Seek | None:
+        """A segment pass starts at the keyframe before its first target (None: from the start)."""
+        if not self.segment:
+            return None
+        self._start_skipping()  # the head frames it would wait for were checked before
+        seek = self._seek_to(self.plan.next_target(0.0))
+        return seek if seek is not None and seek.key > 0 else None
 
     def _segment(
         self,
@@ -921,6 +989,13 @@ class _PyAVPass:
             return None
         if (target - now) / self.probed.time_base < _SEEK_MIN_GOPS * self.scan.gop_ticks():
             return None
+        return self._seek_to(target)
+
+    def _seek_to(self, target: float) -> _Seek | None:
+        """A seek to the keyframe at or before `target` (s), if seeking may be tried."""
+        if not (self.may_seek and math.isfinite(target) and self._scan_usable()):
+            return None
+        assert self.scan is not None
         target_pts = self.probed.first_pts + math.floor((target + _EPS_S) / self.probed.time_base)
         key = int(np.searchsorted(self.scan.keyframe_pts, target_pts, side="right")) - 1
         return _Seek(target_pts, key) if key >= 0 else None
@@ -929,8 +1004,7 @@ class _PyAVPass:
         """Make the packet scan on first need and check it against the frames decoded so far."""
         if self.scan is None:
             self.scan = scan_packets(self.path)
-            head = [int(p) for p in self.scan.pts[: len(self.head)]]
-            self.trusted = self.scan.complete and head == self.head
+            self.trusted = _matches(self.scan, self.head)
 
     def _scan_usable(self) -> bool:
         """A trusted scan, already checked against enough frames decoded from the start."""
@@ -967,14 +1041,17 @@ def _summary(
 
 
 def _pyav_head(
-    path: Path, probed: _Probe, decode_size: tuple[int, int]
-) -> tuple[list[int], np.ndarray]:
-    """The pts of the first `_HEAD_FRAMES` frames and the first frame upright, decoded by PyAV."""
+    path: Path, probed: _Probe, decode_size: tuple[int, int] | None = None
+) -> tuple[list[int], np.ndarray | None]:
+    """The pts of the first `_HEAD_FRAMES` frames and (given `decode_size`) the first frame
+    upright, decoded by PyAV."""
     with _open(path) as container:
         stream = container.streams[probed.stream_index]
         timed = _timed(_decoded(container, stream, path, _Counter()), probed.step)
         head = list(itertools.islice(timed, _HEAD_FRAMES))
-        first = _to_rgb(head[0][0], decode_size, probed.info.rotation_deg)
+        first = None
+        if decode_size is not None and head:
+            first = _to_rgb(head[0][0], decode_size, probed.info.rotation_deg)
     return [pts for _, pts in head], first
 
 
@@ -1029,7 +1106,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _decord_problem(
-    reader: Any, probed: _Probe, scan: PacketScan, head: list[int], first: np.ndarray
+    reader: Any, probed: _Probe, scan: PacketScan, head: list[int], first: np.ndarray | None
 ) -> tuple[np.ndarray | None, str | None]:
     """decord's (n, 2) frame times if it can be trusted on this file, else the reason it cannot."""
     if probed.info.codec == "mpeg4" and scan.reordered:
@@ -1037,7 +1114,7 @@ def _decord_problem(
             None,
             "MPEG-4 Part 2 with B-frames: decord returns wrong frames (dmlc/decord#195, #365)",
         )
-    if not scan.complete or [int(p) for p in scan.pts[: len(head)]] != head:
+    if first is None or not _matches(scan, head):
         return (
             None,
             "its packets do not map one-to-one to frames, so decord's index cannot be checked",
@@ -1117,6 +1194,28 @@ class FrameSampler:
         self._summary = None
         yield from _chunked(self._items(), self.chunk_size)
 
+    def chunks_unordered(self, workers: int) -> Iterator[Frames]:
+        """`chunks()`, with up to `workers` stretches of the video decoded at once (PyAV).
+
+        The video is cut at keyframes into segments of about equal decoding work. Each chunk holds
+        frames of one segment in presentation order, but the chunks of different segments
+        interleave: order them by `indices`. The frames, times, indices and `summary()` are those
+        of `chunks()`, which this is where the video is not cut (decord, a short video, few
+        keyframes, a packet scan that does not match the frames). One difference: after a packet
+        that fails to decode, frames are numbered by their place in the file, not by the count of
+        frames that decoded (and `summary().num_frames` counts the file's frames).
+        """
+        self._summary = None
+        passes = self._segment_passes(workers) if workers > 1 and self.decoder == "pyav" else []
+        if not passes:
+            yield from self.chunks()
+            return
+        runs = [_chunked(self._pyav_run(one), self.chunk_size) for one in passes]
+        yield from background(runs, depth=len(runs)) if len(runs) > 1 else runs[0]
+        summaries = [one.summary() for one in passes]
+        corrupt = sum(one.corrupt_packets for one in summaries)
+        self._finish(replace(summaries[-1], corrupt_packets=corrupt), by_file=len(passes) > 1)
+
     def summary(self) -> DecodeSummary:
         """Frame count, duration and backend of the last pass (after `chunks()` is exhausted)."""
         if self._summary is None:
@@ -1139,8 +1238,7 @@ class FrameSampler:
                 for item in source.run():
                     done, emitted = item[2], emitted + 1
                     yield item
-                self._summary = source.summary()
-                self._warn_if_cut_short()
+                self._finish(source.summary())
                 return
             except Exception as exc:  # noqa: BLE001 (decord's errors are untyped)
                 log.warning(
@@ -1152,19 +1250,57 @@ class FrameSampler:
         pyav = _PyAVPass(
             self.path, self._probed, self._plan, self._decode_size(), self.skip_unneeded
         )
+        yield from (item for item in self._pyav_run(pyav) if item[2] > done)
+        self._finish(pyav.summary())
+
+    def _pyav_run(self, pyav: _PyAVPass) -> Iterator[_Item]:
         try:
-            yield from (item for item in pyav.run() if item[2] > done)
+            yield from pyav.run()
         except av.error.FFmpegError as exc:  # undecodable packets are skipped; this is worse
             raise VideoError(f"{self.path}: decoding failed ({exc}); {_FIX_HINT}") from exc
-        self._summary = pyav.summary()
+
+    def _finish(self, summary: DecodeSummary, by_file: bool = False) -> None:
+        """Keep the finished pass's summary; warn about a cut or damaged file (`by_file`: the
+        frames were numbered by the packet scan, as segments are)."""
+        self._summary = summary
         self._warn_if_cut_short()
-        if self._summary.corrupt_packets:
+        if summary.corrupt_packets:
             log.warning(
                 "%s: skipped %d undecodable video packet(s) (the file is damaged): frames are "
-                "missing there, and frame numbers count the frames that decoded",
+                "missing there, and frame numbers %s",
                 self.path,
-                self._summary.corrupt_packets,
+                summary.corrupt_packets,
+                "follow the file's packets" if by_file else "count the frames that decoded",
             )
+
+    def _segment_passes(self, workers: int) -> list[_PyAVPass]:
+        """One pass per segment of the video cut at keyframes, sharing one packet scan checked
+        against the first frames (one pass where the video is not cut); [] where the scan does not
+        match the frames."""
+        scan = scan_packets(self.path)
+        head, _ = _pyav_head(self.path, self._probed)
+        if not (_matches(scan, head) and len(head) >= min(_HEAD_FRAMES, len(scan.pts))):
+            log.debug("%s: the packet scan does not match the frames; one decoder", self.path)
+            return []
+        whole = _PyAVPass(self.path, self._probed, self._plan, self._decode_size())
+        tb = self._probed.time_base
+        min_ticks = max(math.ceil(_SEGMENT_MIN_S / tb), _SEGMENT_MIN_GOPS * scan.gop_ticks())
+        cuts_s = [whole._rel(pts) for pts in _cuts(scan, whole._wanted(scan), workers, min_ticks)]
+        segments = _split(self._plan.ranges, cuts_s)
+        if len(segments) > 1:
+            log.debug("%s: decoding %d segments at once", self.path, len(segments))
+        return [
+            _PyAVPass(
+                self.path,
+                self._probed,
+                _Plan(self._plan.fps, ranges),
+                self._decode_size(),
+                self.skip_unneeded,
+                shared=(scan, head),
+                frame_threads=len(segments) == 1,
+            )
+            for ranges in segments
+        ]
 
     def _warn_if_cut_short(self) -> None:
         """Warn when the frames end well before the header's duration (a truncated download)."""

@@ -2,9 +2,11 @@
 
     python scripts/bench_pipeline.py [--parts overhead,refine,memory,naive,skip] [--work DIR] [--quick]
     python scripts/bench_pipeline.py --parts overhead,throughput --device cuda     (on a GPU)
+    python scripts/bench_pipeline.py --parts overhead --decode-workers 1,2    (compare, interleaved)
 
 overhead  end-to-end `ground` time / model-forward time alone for the same frames (ViT-B-32, random
-          weights: the same cost as real ones), on a 5-minute 640x360 video and a 1-minute 1080p one;
+          weights: the same cost as real ones), on a 5-minute 640x360 video, a 1-minute 1080p one
+          and a 1-minute 1080p one that costs what camera footage does to decode (make_camera_video);
           --repeats pairs, interleaved, and their median ratio; in fp32, and in bf16 where the CPU
           has bf16 instructions (what --precision auto picks there). --device cuda: fp32 and fp16
           autocast on the GPU (the model-forward time then counts from inputs already on the GPU).
@@ -20,7 +22,8 @@ naive     scripts/baseline_naive.py vs `clipground match --no-cache` on the same
           torch and open_clip, which both pay); with ViT-B-32 (random weights, the cost of real
           ones), wall time. clipground runs with --precision fp32 (the baseline's arithmetic) and
           auto.
-Videos are generated in the demo domain (clipground.demo.render) under --work and reused.
+Videos are generated under --work and reused: in the demo domain (clipground.demo.render), and one
+like camera footage (make_camera_video).
 """
 
 from __future__ import annotations
@@ -79,34 +82,82 @@ def make_video(path: Path, seconds: float, size: tuple[int, int], fps: int, seed
     return truth
 
 
-OVERHEAD_VIDEOS = [("5min_640x360", 300, (640, 360)), ("1min_1920x1080", 60, (1920, 1080))]
+def make_camera_video(path: Path, seconds: float, size: tuple[int, int], fps: int, seed: int = 0) -> None:
+    """Footage that costs what a camera's does to decode: a slow pan over a detailed texture with
+    sensor grain, x264 crf 23 (about 7 Mbit/s at 1080p), a keyframe every second and B-frames as
+    phones write them, one slice per frame. The demo-domain videos cost far less per frame: flat
+    shapes on backgrounds that barely change, and (PyAV's default encoder threads) several slices."""
+    if path.exists():
+        return
+    import av
+
+    width, height = size
+    rng = np.random.default_rng(seed)
+    partial = path.with_suffix(".partial.mp4")
+    with av.open(str(partial), mode="w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.thread_type = "FRAME"  # frame-threaded encoding: one slice per frame
+        stream.options = {"crf": "23", "preset": "veryfast", "g": str(fps), "bf": "2"}
+        for n in range(round(seconds * fps)):
+            if n % (5 * fps) == 0:  # a new scene every 5 s
+                texture = _texture(rng, width + 2 * 5 * fps, height + 5 * fps)
+            shift = n % (5 * fps)
+            grain = rng.integers(-4, 5, (height, width, 1), dtype=np.int16)
+            img = np.clip(texture[shift : shift + height, 2 * shift : 2 * shift + width] + grain, 0, 255)
+            frame = av.VideoFrame.from_ndarray(img.astype(np.uint8), format="rgb24")
+            frame.pts = n
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    partial.rename(path)
+
+
+def _texture(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
+    """(height, width, 3) int16: 8-pixel colour blocks, blurred, with fine noise."""
+    blocks = rng.integers(0, 256, (height // 8 + 1, width // 8 + 1, 3)).astype(np.float32)
+    img = np.repeat(np.repeat(blocks, 8, 0), 8, 1)[:height, :width]
+    for axis in (0, 1):
+        img = (img + np.roll(img, 3, axis) + np.roll(img, -3, axis)) / 3
+    return (img + rng.normal(0, 6, img.shape)).astype(np.int16)
+
+
+# (name, seconds, size, kind): "demo" videos come from the demo domain, "camera" from make_camera_video
+OVERHEAD_VIDEOS = [("5min_640x360", 300, (640, 360), "demo"), ("1min_1920x1080", 60, (1920, 1080), "demo"),
+                   ("1min_1920x1080_camera", 60, (1920, 1080), "camera")]
 
 
 def _bench_video(
-    work: Path, name: str, seconds: int, size: tuple[int, int], quick: bool, seed: int = 0
+    work: Path, name: str, seconds: int, size: tuple[int, int], quick: bool, seed: int = 0,
+    kind: str = "demo",
 ) -> Path:
     """A generated video, a tenth as long (under its own name) with --quick."""
     video = work / (f"{name}_quick.mp4" if quick else f"{name}.mp4")
-    make_video(video, seconds // 10 if quick else seconds, size, fps=25, seed=seed)
+    make = make_camera_video if kind == "camera" else make_video
+    make(video, seconds // 10 if quick else seconds, size, fps=25, seed=seed)
     return video
 
 
-def overhead(work: Path, quick: bool, repeats: int = 3, device: str = "cpu") -> dict:
-    """Per precision: fp32, and what --precision auto picks on `device` when that differs."""
+def overhead(
+    work: Path, quick: bool, repeats: int = 3, device: str = "cpu", decode_workers: tuple[int | None, ...] = (None,)
+) -> dict:
+    """Per precision: fp32, and what --precision auto picks on `device` when that differs; per
+    --decode-workers value (None: the default), the runs of the values interleaved."""
     out = {}
     for precision in _precisions(device):
         encoder = load_encoder(ModelSpec(name="ViT-B-32", pretrained=None, device=device, precision=precision))
         _forward_alone(encoder, 32)  # warm-up: CUDA context, cuBLAS and kernel selection on a GPU
-        for name, seconds, size in OVERHEAD_VIDEOS:
-            video = _bench_video(work, name, seconds, size, quick)
-            runs = [_overhead_once(video, encoder) for _ in range(repeats)]  # (match, model) pairs, interleaved
-            ratios = sorted(m / f for m, f, _ in runs)
-            key = f"{name}_{device}_{precision}"
-            out[key] = {"frames": runs[0][2], "match_s": [round(r[0], 2) for r in runs],
-                        "model_forward_s": [round(r[1], 3) for r in runs],
-                        "ratios": [round(r, 3) for r in ratios],
-                        "median_ratio": round(float(np.median(ratios)), 3)}
-            print(f"overhead {key}: {out[key]}", file=sys.stderr)
+        for name, seconds, size, kind in OVERHEAD_VIDEOS:
+            video = _bench_video(work, name, seconds, size, quick, kind=kind)
+            runs = [[_overhead_once(video, encoder, w) for w in decode_workers] for _ in range(repeats)]
+            for i, workers in enumerate(decode_workers):  # (match, model) pairs, interleaved
+                pairs = [r[i] for r in runs]
+                ratios = sorted(m / f for m, f, _ in pairs)
+                key = f"{name}_{device}_{precision}" + ("" if workers is None else f"_workers{workers}")
+                out[key] = {"frames": pairs[0][2], "match_s": [round(r[0], 2) for r in pairs],
+                            "model_forward_s": [round(r[1], 3) for r in pairs],
+                            "ratios": [round(r, 3) for r in ratios],
+                            "median_ratio": round(float(np.median(ratios)), 3)}
+                print(f"overhead {key}: {out[key]}", file=sys.stderr)
     return out
 
 
@@ -118,10 +169,10 @@ def _precisions(device: str) -> list[str]:
     return ["fp32"] if auto == "fp32" else ["fp32", auto]
 
 
-def _overhead_once(video: Path, encoder) -> tuple[float, float, int]:
+def _overhead_once(video: Path, encoder, decode_workers: int | None = None) -> tuple[float, float, int]:
     """`ground` time, then the model's forward time alone on as many frames."""
     t0 = time.perf_counter()
-    g = ground(video, "a red circle", encoder, GroundOptions(fps=2, refine=False))
+    g = ground(video, "a red circle", encoder, GroundOptions(fps=2, refine=False, decode_workers=decode_workers))
     t_match = time.perf_counter() - t0
     return t_match, _forward_alone(encoder, g.num_sampled), g.num_sampled
 
@@ -294,10 +345,10 @@ def skip(work: Path, quick: bool) -> dict:
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
     out = {}
-    for name, seconds, size, seed in [(*case, 0) for case in OVERHEAD_VIDEOS] + [
-        ("600s_640x360", 600, (640, 360), 1),  # the refine part's video
+    for name, seconds, size, kind, seed in [(*case, 0) for case in OVERHEAD_VIDEOS] + [
+        ("600s_640x360", 600, (640, 360), "demo", 1),  # the refine part's video
     ]:
-        video = _bench_video(work, name, seconds, size, quick, seed)
+        video = _bench_video(work, name, seconds, size, quick, seed, kind)
         for fps in (1.0, 2.0):
             row = {}
             for skipping in (False, True, False, True):  # interleaved, the second of each kept
@@ -329,9 +380,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes, to check the script runs")
     parser.add_argument("--repeats", type=int, default=3, help="overhead: (match, model) pairs per video")
     parser.add_argument("--device", default="cpu", help="overhead, throughput: cpu, cuda or cuda:N")
+    parser.add_argument("--decode-workers", default="default",
+                        help="overhead: comma-separated values to compare, e.g. 1,2 ('default': the default)")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
-    parts = {"overhead": functools.partial(overhead, repeats=args.repeats, device=args.device),
+    workers = tuple(None if w == "default" else int(w) for w in args.decode_workers.split(","))
+    parts = {"overhead": functools.partial(overhead, repeats=args.repeats, device=args.device,
+                                           decode_workers=workers),
              "throughput": functools.partial(throughput, device=args.device), "refine": refine,
              "agreement": agreement, "memory": memory, "naive": naive, "skip": skip}
     results = {name: parts[name](args.work, args.quick) for name in args.parts.split(",")}

@@ -1,0 +1,84 @@
+"""Iterators run in background threads, so that decoding overlaps the model's work."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+class Overdue(Exception):
+    """A deadline passed while waiting for the next item (see `background`)."""
+
+
+def background(
+    sources: Sequence[Iterator[T]], depth: int = 2, deadline: float | None = None
+) -> Iterator[T]:
+    """Run each of `sources` in its own thread and yield their items as they come.
+
+    One source keeps its order; the items of several interleave. At most `depth` items wait. The
+    first exception a source raises is raised here, and the other sources stop at their next item.
+    Past `deadline` (time.monotonic()) waiting for an item raises `Overdue`, also when a thread is
+    stuck inside the decoder: the threads are daemons, left behind.
+    """
+    buffer: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def produce(items: Iterator[T]) -> None:
+        try:
+            for item in items:
+                if not _put(buffer, item, stop):
+                    return
+            _put(buffer, done, stop)
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            _put(buffer, exc, stop)
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()  # a generator stopped early closes its file here, in its own thread
+
+    threads = [
+        threading.Thread(target=produce, args=(items,), name="clipground-decode", daemon=True)
+        for items in sources
+    ]
+    for thread in threads:
+        thread.start()
+    running = len(threads)
+    try:
+        while running:
+            item = _get(buffer, deadline)
+            if item is done:
+                running -= 1
+            elif isinstance(item, BaseException):
+                raise item
+            else:
+                yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        overdue = deadline is not None and time.monotonic() > deadline
+        for thread in threads:
+            thread.join(timeout=0 if overdue else 5)  # a stuck thread is not waited for again
+
+
+def _get(buffer: queue.Queue, deadline: float | None) -> object:
+    if deadline is None:
+        return buffer.get()
+    try:
+        return buffer.get(timeout=max(0.0, deadline - time.monotonic()))
+    except queue.Empty:
+        raise Overdue from None
+
+
+def _put(buffer: queue.Queue, item: object, stop: threading.Event) -> bool:
+    while not stop.is_set():
+        try:
+            buffer.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False

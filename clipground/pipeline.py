@@ -23,6 +23,8 @@ from clipground.workers import Overdue, background
 log = logging.getLogger(__name__)
 
 SPAN_MODES = ("mean", "ordered")
+MAX_DECODE_WORKERS = 32  # --decode-workers above this is a usage error
+AUTO_DECODE_WORKERS = 8  # the most segments decoded at once by default (two chunks each wait)
 Progress = Callable[[int, "int | None"], None]  # (frames embedded so far, expected total or None)
 
 
@@ -112,7 +114,8 @@ def embed_video(
     options: GroundOptions,
     progress: Progress | None = None,
 ) -> VideoEmbedding:
-    """Decode `video` at `options.fps` and embed every sampled frame, chunk by chunk."""
+    """Decode `video` at `options.fps` and embed every sampled frame, chunk by chunk (a long video
+    decoded as several segments at once: `decode_workers`)."""
     sampler = _sampler(video, encoder, options, options.fps)
     expected = _expected_samples(sampler, options.fps)
     workers = decode_workers(options)
@@ -140,9 +143,6 @@ def embed_video(
     )
 
 
-MAX_DECODE_WORKERS = 32
-
-
 def decode_workers(options: GroundOptions, sharing: int = 1) -> int:
     """How many stretches of a video to decode at once: `options.decode_workers`, else one per
     core (of the cores' share of one of `sharing` processes), up to 8.
@@ -151,7 +151,7 @@ def decode_workers(options: GroundOptions, sharing: int = 1) -> int:
     (slice threads only), which costs less CPU than FFmpeg's frame threads (see README, Speed)."""
     if options.decode_workers is not None:
         return options.decode_workers
-    return max(1, min(8, (os.cpu_count() or 1) // max(1, sharing)))
+    return max(1, min(AUTO_DECODE_WORKERS, (os.cpu_count() or 1) // max(1, sharing)))
 
 
 def _sampler(

@@ -3,8 +3,9 @@
 Seeds are small generated clips (several containers and codecs) and the real-world corpus. Each
 case is one seed with seeded mutations (truncation, bit flips, overwritten runs of random bytes,
 a duplicated chunk, a deleted chunk). The child probes the file, samples it whole with PyAV and
-with decord (`FrameSampler`, low fps, tiny output), and decodes every frame of its middle third with
-PyAV as the refine pass does (`range`: a time range, seeking where the start is far). Outcomes,
+with decord (`FrameSampler`, low fps, tiny output), decodes every frame of its middle third with
+PyAV as the refine pass does (`range`: a time range, seeking where the start is far), and samples it
+whole again cut into up to 3 segments decoded at once (`segments`, however short the clip). Outcomes,
 counted apart:
 
     ok         every step returned frames or raised a ClipgroundError (a clear, intended error)
@@ -40,7 +41,7 @@ from fractions import Fraction
 from pathlib import Path
 
 REAL_VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "realvideos"
-STEPS = ("probe", "pyav", "range", "decord")
+STEPS = ("probe", "pyav", "range", "segments", "decord")
 MUTATIONS = ("truncate", "bitflip", "overwrite", "duplicate", "delete")
 MEMORY_LIMIT = 4 << 30  # bytes of address space for a child: a lying header must not take the box
 
@@ -143,8 +144,11 @@ def child(path: str, fps: float) -> None:
     import traceback
 
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+    from clipground import video
     from clipground.errors import ClipgroundError
     from clipground.video import FrameSampler, probe
+
+    video._SEGMENT_MIN_S, video._SEGMENT_MIN_GOPS = 0.0, 1  # cut even these short clips
 
     def report(step: str, result: str, detail: str) -> None:
         print(json.dumps({"step": step, "result": result, "detail": detail[-2000:]}), flush=True)
@@ -159,8 +163,10 @@ def child(path: str, fps: float) -> None:
             elif step == "range":
                 detail = middle_third(path, duration_s)
             else:
-                sampler = FrameSampler(path, fps=fps, size=(32, 24), decoder=step)
-                count = sum(len(chunk) for chunk in sampler.chunks())
+                decoder = "pyav" if step == "segments" else step
+                sampler = FrameSampler(path, fps=fps, size=(32, 24), decoder=decoder)
+                chunks = sampler.chunks_unordered(3) if step == "segments" else sampler.chunks()
+                count = sum(len(chunk) for chunk in chunks)
                 summary = sampler.summary()
                 duration_s = summary.duration_s if step == "pyav" else duration_s
                 detail = f"{count} sampled of {summary.num_frames}, backend {summary.backend}"

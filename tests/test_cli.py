@@ -195,6 +195,12 @@ def test_the_sample_grounds_alike_in_each_cpu_precision(precision: str) -> None:
     assert (record["start_s"], record["end_s"]) == (4.0, 10.0)
 
 
+@pytest.mark.parametrize("value", ["0", "-2", "33"])
+def test_bad_decode_workers_is_a_usage_error(match, video: Path, value: str) -> None:
+    result = match(video, "-t", "x", "--decode-workers", value)
+    assert result.exit_code == 2 and f"--decode-workers must be 1..32, got {value}" in result.stderr
+
+
 @pytest.mark.parametrize(("precision", "needle"), [("fp8", "unknown precision 'fp8'"), ("fp16", "needs a GPU")])
 def test_bad_precision_is_a_usage_error(match, video: Path, precision: str, needle: str) -> None:
     result = match(video, "-t", "x", "--precision", precision)

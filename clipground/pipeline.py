@@ -8,7 +8,7 @@ import os
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -17,7 +17,7 @@ from clipground.errors import UsageError, VideoError
 from clipground.model import Encoder
 from clipground.results import Grounding, Moment
 from clipground.text import chunk_text, clean_query
-from clipground.video import DECODERS, DecodeSummary, FrameSampler
+from clipground.video import DECODERS, DecodeSummary, Frames, FrameSampler
 from clipground.workers import Overdue, background
 
 log = logging.getLogger(__name__)
@@ -521,11 +521,16 @@ def _embed_spans(
     video: str, spans: list[tuple[float, float]], encoder: Encoder, options: GroundOptions
 ) -> _FineFrames:
     """Embed the frames of every span in one pass (one probe and packet scan, seeking between
-    spans where that pays; a file that cannot seek is decoded once, not once per span)."""
+    spans where that pays; a file that cannot seek is decoded once, not once per span). Spans far
+    apart are decoded at once as segments (`decode_workers`); `_merge_samples` orders the frames."""
     parts, times, indices = [np.zeros((0, 0), np.float32)], [np.zeros(0)], [np.zeros(0, np.int64)]
     limit = options.refine_timeout_s
     deadline = None if limit is None else time.monotonic() + limit
-    chunks = _sampler(video, encoder, options, options.refine_fps, spans).chunks() if spans else iter(())
+    chunks: Iterator[Frames] = iter(())
+    if spans:
+        sampler = _sampler(video, encoder, options, options.refine_fps, spans)
+        workers = decode_workers(options)
+        chunks = sampler.chunks() if workers == 1 else sampler.chunks_unordered(workers)
     try:
         for frames in background([chunks], deadline=deadline):
             parts.append(encoder.encode_frames(frames.pixels))

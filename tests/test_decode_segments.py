@@ -203,9 +203,13 @@ def test_embedding_in_segments_gives_the_same_embedding_and_answer(
     np.testing.assert_array_equal(cut.times_s, one.times_s)
     np.testing.assert_array_equal(cut.embeddings, one.embeddings)
     assert cut.summary == one.summary
-    options = GroundOptions(fps=1, refine=True, top_k=1, decode_workers=4)
-    best = ground(path, "red", ColourEncoder(), options).best
-    assert (best.start_frame, best.end_frame) == (184, 316)
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="clipground.video"):
+        cut = ground(path, "red", ColourEncoder(), GroundOptions(fps=1, refine=True, decode_workers=4))
+    one = ground(path, "red", ColourEncoder(), GroundOptions(fps=1, refine=True, decode_workers=1))
+    assert sum(CUT in r.getMessage() for r in caplog.records) == 2  # the coarse pass and the refine pass
+    assert (cut.best.start_frame, cut.best.end_frame) == (184, 316)
+    assert cut.candidates == one.candidates and cut.frames_embedded == one.frames_embedded
 
 
 def test_decode_workers_default_and_bounds(monkeypatch: pytest.MonkeyPatch) -> None:

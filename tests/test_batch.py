@@ -454,6 +454,9 @@ def test_a_refine_pass_stuck_past_timeout_keeps_the_first_pass_answer(
             release.wait(60)
             yield from ()
 
+        def chunks_unordered(self, workers: int):
+            return self.chunks()
+
     monkeypatch.setattr(pipeline, "FrameSampler", Stuck)
     try:
         result = cli(command, video, "--text", "a red square", "--refine", "--timeout", "3")

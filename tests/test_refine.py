@@ -210,6 +210,9 @@ def test_a_refine_pass_past_its_time_limit_keeps_the_coarse_answer(
             release.wait(30)  # a decoder that never returns (until the test lets it go)
             yield from ()
 
+        def chunks_unordered(self, workers: int):
+            return self.chunks()
+
     monkeypatch.setattr(pipeline, "FrameSampler", Stuck)
     start = time.monotonic()
     try:

@@ -39,8 +39,7 @@ _SEEK_MIN_S = 2.0  # never seek for less; below this, decoding through is cheape
 _SEEK_MIN_GOPS = 3  # ...and only when the next target is this many (longest) GOPs ahead
 _SEEK_RETRIES = 3  # earlier keyframes tried when a seek overshoots, before decoding from the start
 _SKIP_MIN_FRACTION = 0.1  # skip unneeded packets only where at least this fraction of them are
-_SEGMENT_MIN_S = 10.0  # a video is cut into segments decoded at once no shorter than this...
-_SEGMENT_MIN_GOPS = 4  # ...nor than this many (longest) GOPs: each segment costs a seek
+_SEGMENT_MIN_S = 10.0  # segments decoded at once are no shorter (each costs a file and a decoder)
 _SHORT_FRAMES = 2  # the header's duration may exceed the decoded one by this many frames...
 _SHORT_FRACTION = 0.05  # ...or this fraction of it before a file is reported as cut short
 _DECORD_MAX_MEAN_DIFF = 12.0  # decord vs PyAV frame 0, mean |diff| in 0..255 (scalers differ)
@@ -1284,7 +1283,7 @@ class FrameSampler:
             return []
         whole = _PyAVPass(self.path, self._probed, self._plan, self._decode_size())
         tb = self._probed.time_base
-        min_ticks = max(math.ceil(_SEGMENT_MIN_S / tb), _SEGMENT_MIN_GOPS * scan.gop_ticks())
+        min_ticks = max(1, math.ceil(_SEGMENT_MIN_S / tb))
         cuts_s = [whole._rel(pts) for pts in _cuts(scan, whole._wanted(scan), workers, min_ticks)]
         segments = _split(self._plan.ranges, cuts_s)
         if len(segments) > 1:

@@ -138,7 +138,8 @@ def _bench_video(
 
 
 def overhead(
-    work: Path, quick: bool, repeats: int = 3, device: str = "cpu", decode_workers: tuple[int | None, ...] = (None,)
+    work: Path, quick: bool, repeats: int = 3, device: str = "cpu", decode_workers: tuple[int | None, ...] = (None,),
+    videos: tuple[str, ...] | None = None,
 ) -> dict:
     """Per precision: fp32, and what --precision auto picks on `device` when that differs; per
     --decode-workers value (None: the default), the runs of the values interleaved."""
@@ -147,6 +148,8 @@ def overhead(
         encoder = load_encoder(ModelSpec(name="ViT-B-32", pretrained=None, device=device, precision=precision))
         _forward_alone(encoder, 32)  # warm-up: CUDA context, cuBLAS and kernel selection on a GPU
         for name, seconds, size, kind in OVERHEAD_VIDEOS:
+            if videos is not None and name not in videos:
+                continue
             video = _bench_video(work, name, seconds, size, quick, kind=kind)
             runs = [[_overhead_once(video, encoder, w) for w in decode_workers] for _ in range(repeats)]
             for i, workers in enumerate(decode_workers):  # (match, model) pairs, interleaved
@@ -380,13 +383,15 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes, to check the script runs")
     parser.add_argument("--repeats", type=int, default=3, help="overhead: (match, model) pairs per video")
     parser.add_argument("--device", default="cpu", help="overhead, throughput: cpu, cuda or cuda:N")
+    parser.add_argument("--videos", default=None, help="overhead: only these (comma-separated names)")
     parser.add_argument("--decode-workers", default="default",
                         help="overhead: comma-separated values to compare, e.g. 1,2 ('default': the default)")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     workers = tuple(None if w == "default" else int(w) for w in args.decode_workers.split(","))
     parts = {"overhead": functools.partial(overhead, repeats=args.repeats, device=args.device,
-                                           decode_workers=workers),
+                                           decode_workers=workers,
+                                           videos=None if args.videos is None else tuple(args.videos.split(","))),
              "throughput": functools.partial(throughput, device=args.device), "refine": refine,
              "agreement": agreement, "memory": memory, "naive": naive, "skip": skip}
     results = {name: parts[name](args.work, args.quick) for name in args.parts.split(",")}

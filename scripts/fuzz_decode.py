@@ -148,7 +148,7 @@ def child(path: str, fps: float) -> None:
     from clipground.errors import ClipgroundError
     from clipground.video import FrameSampler, probe
 
-    video._SEGMENT_MIN_S, video._SEGMENT_MIN_GOPS = 0.0, 1  # cut even these short clips
+    video._SEGMENT_MIN_S = 0.0  # cut even these short clips
 
     def report(step: str, result: str, detail: str) -> None:
         print(json.dumps({"step": step, "result": result, "detail": detail[-2000:]}), flush=True)

@@ -21,7 +21,6 @@ CUT = "segments at once"
 def short_segments(monkeypatch: pytest.MonkeyPatch) -> None:
     """Segments of any length, so that the test videos (12 s at most) are cut."""
     monkeypatch.setattr(video, "_SEGMENT_MIN_S", 0.0)
-    monkeypatch.setattr(video, "_SEGMENT_MIN_GOPS", 1)
 
 
 def sample(path: Path, fps: float | None, workers: int, **kwargs) -> tuple:

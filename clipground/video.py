@@ -1199,10 +1199,11 @@ class FrameSampler:
         The video is cut at keyframes into segments of about equal decoding work. Each chunk holds
         frames of one segment in presentation order, but the chunks of different segments
         interleave: order them by `indices`. The frames, times, indices and `summary()` are those
-        of `chunks()`, which this is where the video is not cut (decord, a short video, few
-        keyframes, a packet scan that does not match the frames). One difference: after a packet
-        that fails to decode, frames are numbered by their place in the file, not by the count of
-        frames that decoded (and `summary().num_frames` counts the file's frames).
+        of `chunks()`, and where the video is not cut (decord, a short video, no clean keyframe, a
+        packet scan that does not match the frames) one decoder does the work. One difference:
+        after a packet that fails to decode, segments number the frames by their place in the
+        file, not by the count of frames that decoded (and `summary().num_frames` counts the
+        file's frames).
         """
         self._summary = None
         passes = self._segment_passes(workers) if workers > 1 and self.decoder == "pyav" else []

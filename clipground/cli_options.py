@@ -38,9 +38,7 @@ Decoder = Annotated[str, typer.Option(help="Video decoder: pyav or decord.")]
 BatchSize = Annotated[int, typer.Option(help="Frames per model forward pass.")]
 DecodeWorkers = Annotated[
     Optional[int],
-    typer.Option(
-        help="Stretches of a video decoded at once (default: one per core, up to 8)."
-    ),
+    typer.Option(help="Stretches of a video decoded at once (default: one per core, up to 8)."),
 ]
 Refine = Annotated[
     Optional[bool],

@@ -46,7 +46,7 @@ class GroundOptions:
     refine: bool | None = None  # second, dense pass near the boundaries; None = for long videos
     refine_fps: float | None = None  # rate of that pass; None = every native frame
     refine_timeout_s: float | None = None  # longest that pass may take (batch, search); None = no limit
-    decode_workers: int | None = None  # stretches of a video decoded at once; None: decode_workers()
+    decode_workers: int | None = None  # stretches decoded at once; None: decode_workers()
 
     def __post_init__(self) -> None:
         _positive("--fps", self.fps)
@@ -118,10 +118,8 @@ def embed_video(
     decoded as several segments at once: `decode_workers`)."""
     sampler = _sampler(video, encoder, options, options.fps)
     expected = _expected_samples(sampler, options.fps)
-    workers = decode_workers(options)
-    chunks = sampler.chunks() if workers == 1 else sampler.chunks_unordered(workers)
     parts, times, indices, done = [], [], [], 0
-    for frames in background([chunks]):
+    for frames in background([sampler.chunks_unordered(decode_workers(options))]):
         parts.append(encoder.encode_frames(frames.pixels))
         times.append(frames.times_s)
         indices.append(frames.indices)
@@ -131,12 +129,13 @@ def embed_video(
     summary = sampler.summary()
     if done == 0:
         raise VideoError(f"{video}: no frame could be decoded; the file may be corrupt or empty")
-    order = np.argsort(np.concatenate(indices), kind="stable")  # segments' chunks interleave
+    native = np.concatenate(indices).astype(np.int64)
+    order = np.argsort(native, kind="stable")  # the chunks of segments decoded at once interleave
     return VideoEmbedding(
         video=str(video),
         embeddings=np.concatenate(parts)[order],
         times_s=np.concatenate(times).astype(np.float64)[order],
-        indices=np.concatenate(indices).astype(np.int64)[order],
+        indices=native[order],
         summary=summary,
         sample_fps=options.fps,
         model=encoder.identity,
@@ -529,8 +528,7 @@ def _embed_spans(
     chunks: Iterator[Frames] = iter(())
     if spans:
         sampler = _sampler(video, encoder, options, options.refine_fps, spans)
-        workers = decode_workers(options)
-        chunks = sampler.chunks() if workers == 1 else sampler.chunks_unordered(workers)
+        chunks = sampler.chunks_unordered(decode_workers(options))
     try:
         for frames in background([chunks], deadline=deadline):
             parts.append(encoder.encode_frames(frames.pixels))

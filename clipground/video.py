@@ -578,6 +578,31 @@ def _split(
     return pieces
 
 
+def _head_enough(scan: PacketScan, head: list[int]) -> bool:
+    """Whether `head` holds enough frames decoded from the start to trust a scan it matches."""
+    return len(head) >= min(_HEAD_FRAMES, len(scan.pts))
+
+
+def _rel_s(probed: _Probe, pts: int) -> float:
+    """Seconds after the first frame (integer true division: as exact as the Fraction, faster)."""
+    tb = probed.time_base
+    return (pts - probed.first_pts) * tb.numerator / tb.denominator
+
+
+def _wanted(plan: _Plan, probed: _Probe, scan: PacketScan) -> np.ndarray:
+    """(P,) bool over `scan.pts`: frames the plan wants, and the last (so that a pass ends at the
+    end of the file and counts its frames)."""
+    ends = np.append(scan.pts[1:], scan.end_pts)
+    rel = [_rel_s(probed, int(p)) for p in scan.pts], [_rel_s(probed, int(p)) for p in ends]
+    wanted = np.fromiter(
+        (plan.wants(t0, t1) for t0, t1 in zip(*rel)),
+        dtype=bool,
+        count=len(scan.pts),
+    )
+    wanted[-1:] = True
+    return wanted
+
+
 # ---------------------------------------------------------------------------------------------
 # Sampling plan
 
@@ -757,7 +782,7 @@ class _PyAVPass:
         self.seeked = False
         # A pass of `FrameSampler.chunks_unordered` starts from a packet scan already checked
         # against the first frames: it skips packets from the start and seeks to its first target.
-        self.segment = shared is not None
+        self.prechecked = shared is not None
         if shared is not None:
             self.scan, self.head, self.trusted = shared[0], list(shared[1]), True
 
@@ -776,6 +801,8 @@ class _PyAVPass:
             stream = container.streams[self.probed.stream_index]
             # Slice + frame threads: this is the hot loop.
             stream.thread_type = "AUTO" if self.frame_threads else "SLICE"
+            if self.prechecked:
+                self._start_skipping()  # the head frames it would wait for were checked before
             seek = self._first_seek()
             while True:
                 seek = yield from self._segment(container, stream, seek)
@@ -783,10 +810,9 @@ class _PyAVPass:
                     return
 
     def _first_seek(self) -> _Seek | None:
-        """A segment pass starts at the keyframe before its first target (None: from the start)."""
-        if not self.segment:
+        """A prechecked pass starts at its first target's keyframe (None: from the start)."""
+        if not self.prechecked:
             return None
-        self._start_skipping()  # the head frames it would wait for were checked before
         seek = self._seek_to(self.plan.next_target(0.0))
         return seek if seek is not None and seek.key > 0 else None
 
@@ -899,9 +925,8 @@ class _PyAVPass:
             yield _to_rgb(frame, self.decode_size, rotation, self.reformatter), t0, index
 
     def _rel(self, pts: int) -> float:
-        """Seconds after the first frame (integer true division: as exact as the Fraction, faster)."""
-        tb = self.probed.time_base
-        return (pts - self.probed.first_pts) * tb.numerator / tb.denominator
+        """Seconds after the first frame."""
+        return _rel_s(self.probed, pts)
 
     def _index(self, pts: int, position: int, from_start: bool) -> int:
         """Native index of the frame at `pts`: a count from the start, else its scan rank."""
@@ -943,7 +968,7 @@ class _PyAVPass:
         self._ensure_scan()
         if self.scan is None or not self._scan_usable():
             return
-        unneeded = _unneeded_mask(self.scan, self._wanted(self.scan))
+        unneeded = _unneeded_mask(self.scan, _wanted(self.plan, self.probed, self.scan))
         count = int(unneeded.sum())
         if count < _SKIP_MIN_FRACTION * len(self.scan.pts):
             return
@@ -952,18 +977,6 @@ class _PyAVPass:
             self.path, count, len(self.scan.pts),
         )
         self.skip.start(self.scan, unneeded)
-
-    def _wanted(self, scan: PacketScan) -> np.ndarray:
-        """(P,) bool over `scan.pts`: frames the plan wants, and the last (so that the pass ends at
-        the end of the file and counts its frames)."""
-        ends = np.append(scan.pts[1:], scan.end_pts)
-        wanted = np.fromiter(
-            (self.plan.wants(self._rel(int(a)), self._rel(int(b))) for a, b in zip(scan.pts, ends)),
-            dtype=bool,
-            count=len(scan.pts),
-        )
-        wanted[-1:] = True
-        return wanted
 
     def _stop_skipping(self, why: str) -> None:
         """The scan contradicts a decoded frame: decode again from the start, skipping nothing."""
@@ -1007,9 +1020,7 @@ class _PyAVPass:
 
     def _scan_usable(self) -> bool:
         """A trusted scan, already checked against enough frames decoded from the start."""
-        if self.scan is None or not self.trusted:
-            return False
-        return len(self.head) >= min(_HEAD_FRAMES, len(self.scan.pts))
+        return self.scan is not None and self.trusted and _head_enough(self.scan, self.head)
 
     def summary(self) -> DecodeSummary:
         """Counts for the finished pass; frames after an early stop come from the trusted scan."""
@@ -1196,9 +1207,9 @@ class FrameSampler:
     def chunks_unordered(self, workers: int) -> Iterator[Frames]:
         """`chunks()`, with up to `workers` stretches of the video decoded at once (PyAV).
 
-        The video is cut at keyframes into segments of about equal decoding work. Each chunk holds
-        frames of one segment in presentation order, but the chunks of different segments
-        interleave: order them by `indices`. The frames, times, indices and `summary()` are those
+        With one worker this is `chunks()`. Otherwise the video is cut at keyframes into segments
+        of about equal decoding work. Each chunk holds frames of one segment in presentation
+        order, but the chunks of different segments interleave: order them by `indices`. The frames, times, indices and `summary()` are those
         of `chunks()`, and where the video is not cut (decord, a short video, no clean keyframe, a
         packet scan that does not match the frames) one decoder does the work. One difference:
         after a packet that fails to decode, segments number the frames by their place in the
@@ -1279,13 +1290,12 @@ class FrameSampler:
         match the frames."""
         scan = scan_packets(self.path)
         head, _ = _pyav_head(self.path, self._probed)
-        if not (_matches(scan, head) and len(head) >= min(_HEAD_FRAMES, len(scan.pts))):
+        if not (_matches(scan, head) and _head_enough(scan, head)):
             log.debug("%s: the packet scan does not match the frames; one decoder", self.path)
             return []
-        whole = _PyAVPass(self.path, self._probed, self._plan, self._decode_size())
-        tb = self._probed.time_base
-        min_ticks = max(1, math.ceil(_SEGMENT_MIN_S / tb))
-        cuts_s = [whole._rel(pts) for pts in _cuts(scan, whole._wanted(scan), workers, min_ticks)]
+        wanted = _wanted(self._plan, self._probed, scan)
+        min_ticks = max(1, math.ceil(_SEGMENT_MIN_S / self._probed.time_base))
+        cuts_s = [_rel_s(self._probed, pts) for pts in _cuts(scan, wanted, workers, min_ticks)]
         segments = _split(self._plan.ranges, cuts_s)
         if len(segments) > 1:
             log.debug("%s: decoding %d segments at once", self.path, len(segments))

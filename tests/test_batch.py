@@ -450,12 +450,9 @@ def test_a_refine_pass_stuck_past_timeout_keeps_the_first_pass_answer(
         def __init__(self, *args, **kwargs) -> None:
             pass
 
-        def chunks(self):
+        def chunks_unordered(self, workers: int):
             release.wait(60)
             yield from ()
-
-        def chunks_unordered(self, workers: int):
-            return self.chunks()
 
     monkeypatch.setattr(pipeline, "FrameSampler", Stuck)
     try:

@@ -206,12 +206,9 @@ def test_a_refine_pass_past_its_time_limit_keeps_the_coarse_answer(
         def __init__(self, *args, **kwargs) -> None:
             pass
 
-        def chunks(self):
+        def chunks_unordered(self, workers: int):
             release.wait(30)  # a decoder that never returns (until the test lets it go)
             yield from ()
-
-        def chunks_unordered(self, workers: int):
-            return self.chunks()
 
     monkeypatch.setattr(pipeline, "FrameSampler", Stuck)
     start = time.monotonic()

@@ -56,12 +56,12 @@ def test_no_more_than_depth_items_are_made_ahead() -> None:
 
 
 def test_past_the_deadline_waiting_raises_overdue() -> None:
+    """Without the deadline the slow source would end normally (after 2 s), raising nothing."""
+
     def slow() -> Iterator[int]:
         yield 1
         time.sleep(2)
         yield 2
 
-    started = time.monotonic()
     with pytest.raises(Overdue):
         list(background([slow()], deadline=time.monotonic() + 0.3))
-    assert time.monotonic() - started < 1.5

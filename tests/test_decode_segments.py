@@ -175,7 +175,7 @@ def test_a_short_video_is_not_cut(
 
 
 def test_decord_is_not_cut(encoded: tuple[str, Path], caplog: pytest.LogCaptureFixture) -> None:
-    pytest.importorskip("decord")
+    """--decoder decord decodes in one pass (where decord is not installed, PyAV's one pass)."""
     with caplog.at_level(logging.DEBUG, logger="clipground.video"):
         assert_same_as_one_decoder(encoded[1], 2.0, workers=2, decoder="decord")
     assert segments_logged(caplog) == 1

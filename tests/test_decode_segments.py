@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import index_from_pixels, real_videos_dir, solid_frames
-from test_skip_packets import ENCODINGS, OPEN_GOPS, damaged_copy, scan_of
+from test_skip_packets import OPEN_GOPS, damaged_copy, encoded, scan_of  # noqa: F401 (a fixture)
 
 from clipground import video
 from clipground.video import FrameSampler
@@ -26,7 +26,7 @@ def short_segments(monkeypatch: pytest.MonkeyPatch) -> None:
 def sample(path: Path, fps: float | None, workers: int, **kwargs) -> tuple:
     """(pixels, times, indices, summary) of one pass, in presentation order."""
     sampler = FrameSampler(path, fps=fps, size=(32, 24), chunk_size=4, **kwargs)
-    chunks = list(sampler.chunks() if workers == 1 else sampler.chunks_unordered(workers))
+    chunks = list(sampler.chunks_unordered(workers))  # 1: `chunks()`
     indices = np.concatenate([c.indices for c in chunks])
     order = np.argsort(indices, kind="stable")
     return (
@@ -92,14 +92,6 @@ def test_split_cuts_each_range_at_the_segment_bounds() -> None:
 
 # ---------------------------------------------------------------------------------------------
 # Decoding in segments gives the frames one decoder gives
-
-
-@pytest.fixture(scope="module", params=sorted(ENCODINGS))
-def encoded(request: pytest.FixtureRequest, make_video_at: Callable[..., Path]) -> tuple[str, Path]:
-    """120 colour-coded frames at 10 fps (the files test_skip_packets makes)."""
-    name = request.param
-    suffix = ".mkv" if name == "vp9" else ".avi" if name == "mjpeg" else ".mp4"
-    return name, make_video_at(f"skip_{name}{suffix}", solid_frames(120), fps=10, **ENCODINGS[name])
 
 
 @pytest.mark.parametrize("fps", [0.7, 2.0, None])

@@ -181,3 +181,29 @@ def private_cache_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pyt
     folder = tmp_path_factory.mktemp("cache")
     monkeypatch.setenv("CLIPGROUND_CACHE_DIR", str(folder))
     return folder
+
+
+# Leading pictures (shown before their GOP's keyframe, referring to the GOP before): x264 with
+# open-gop, x265 (open GOP by default), and MPEG-4 here (its encoder makes an I-frame of every
+# anchor of these colour changes, with B-frames between).
+OPEN_GOPS = {"h264_open_gop", "hevc_b_frames", "mpeg4_b_frames"}
+ENCODINGS = {  # name: make_video keyword arguments
+    "h264_gop12": {"gop": 12},
+    "h264_intra": {"gop": 1},
+    "h264_b_pyramid": {"gop": 12, "b_frames": 3, "options": {"b-pyramid": "normal"}},
+    "h264_open_gop": {"gop": 12, "b_frames": 3, "options": {"x264-params": "open-gop=1"}},
+    "hevc_b_frames": {"codec": "libx265", "gop": 12, "b_frames": 3,
+                      "options": {"x265-params": "log-level=none"}},
+    "vp9": {"codec": "libvpx-vp9", "gop": 12},
+    "mjpeg": {"codec": "mjpeg", "pix_fmt": "yuvj420p"},
+    "mpeg4_b_frames": {"codec": "mpeg4", "gop": 12, "b_frames": 2},
+}
+
+
+@pytest.fixture(scope="module", params=sorted(ENCODINGS))
+def encoded(request: pytest.FixtureRequest, make_video_at: Callable[..., Path]) -> tuple[str, Path]:
+    """120 colour-coded frames at 10 fps in each encoding (a wrong reference shows as a wrong colour):
+    the videos of the packet-skipping and segment tests."""
+    name = request.param
+    suffix = ".mkv" if name == "vp9" else ".avi" if name == "mjpeg" else ".mp4"
+    return name, make_video_at(f"skip_{name}{suffix}", solid_frames(120), fps=10, **ENCODINGS[name])

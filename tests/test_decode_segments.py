@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import index_from_pixels, real_videos_dir, solid_frames
-from test_skip_packets import OPEN_GOPS, damaged_copy, encoded, scan_of  # noqa: F401 (a fixture)
+from conftest import OPEN_GOPS, index_from_pixels, real_videos_dir, solid_frames
+from test_skip_packets import damaged_copy, scan_of
 
 from clipground import video
 from clipground.video import FrameSampler
@@ -184,7 +184,8 @@ def test_embedding_in_segments_gives_the_same_embedding_and_answer(
 
     from clipground.pipeline import GroundOptions, embed_video, ground
 
-    frames = [np.full((32, 48, 3), (200, 0, 0) if 184 <= i <= 316 else (0, 0, 0), np.uint8) for i in range(500)]
+    red = [(200, 0, 0) if 184 <= i <= 316 else (0, 0, 0) for i in range(500)]
+    frames = [np.full((32, 48, 3), colour, np.uint8) for colour in red]
     path = make_video_at("red_gop25.mp4", frames, fps=25, gop=25)
     one = embed_video(path, ColourEncoder(), GroundOptions(fps=2, decode_workers=1))
     with caplog.at_level(logging.DEBUG, logger="clipground.video"):

@@ -245,3 +245,86 @@ def test_frames_dropped_without_an_error_stop_skipping(
     damaged = damaged_copy(intact, 31, tmp_path / "damaged.mp4")
     assert_same_as_decoding_all(damaged, 0.7)
     assert sample(damaged, 0.7, True)[3].corrupt_packets == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Pictures no sampled frame needs go back to the decoder at once
+
+
+def holding_every_picture(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(video._PyAVPass, "_may_want", lambda self, pts, next_pts: True)
+
+
+def counting_releases(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    released: list[int] = []
+    real = video._release
+
+    def counted(frame):
+        released.append(frame.pts)
+        return real(frame)
+
+    monkeypatch.setattr(video, "_release", counted)
+    return released
+
+
+def assert_same_as_holding(path: Path, fps: float | None, monkeypatch: pytest.MonkeyPatch,
+                           **kwargs) -> None:
+    released = sample(path, fps, True, **kwargs)
+    with monkeypatch.context() as holding:
+        holding_every_picture(holding)
+        held = sample(path, fps, True, **kwargs)
+    for got, want in zip(released[:3], held[:3], strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert released[3] == held[3]
+
+
+@pytest.mark.parametrize("fps", [0.7, 2.0, None])
+def test_releasing_pictures_gives_the_same_frames(
+    encoded: tuple[str, Path], fps: float | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = encoded[1]
+    released = counting_releases(monkeypatch)
+    assert_same_as_holding(path, fps, monkeypatch)
+    assert bool(released) == (fps is not None)  # at fps None every frame is wanted
+    released.clear()
+    assert_same_as_holding(path, fps, monkeypatch, start_s=2.0, end_s=9.5)
+    assert released  # the frames before 2 s, at least
+
+
+def test_real_videos_give_the_same_frames_releasing_pictures(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    released = counting_releases(monkeypatch)
+    for path in sorted(real_videos_dir().iterdir()):
+        if path.suffix != ".md":
+            assert_same_as_holding(path, 2.0, monkeypatch)
+    assert released
+
+
+def test_a_wanted_frame_released_by_mistake_decodes_again(
+    encoded: tuple[str, Path], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """If a picture was let go on pts that `_timed` then changed, the pass notices when the frame
+    turns out wanted and decodes again holding every picture: here every one is let go at first."""
+    path = encoded[1]
+    with monkeypatch.context() as holding:
+        holding_every_picture(holding)
+        held = sample(path, 2.0, True)
+    monkeypatch.setattr(video._PyAVPass, "_may_want", lambda self, pts, next_pts: not self.release)
+    with caplog.at_level(logging.DEBUG, logger="clipground.video"):
+        again = sample(path, 2.0, True)
+    assert any("released early" in r.message for r in caplog.records)
+    for got, want in zip(again[:3], held[:3], strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert again[3] == held[3]
+
+
+def test_released_frames_keep_what_timing_reads() -> None:
+    class Picture:
+        def __init__(self, pts: int) -> None:
+            self.pts, self.dts, self.duration, self.interlaced_frame = pts, pts - 1, 1, pts == 2
+
+    frames = [Picture(p) for p in (0, 1, 2, 3)]
+    out = list(video._released(frames, lambda pts, next_pts: pts == 0))
+    assert out[0] is frames[0] and out[3] is frames[3]  # the last frame is always kept
+    assert out[1:3] == [video._Released(1, 0, 1, False), video._Released(2, 1, 1, True)]

@@ -205,6 +205,7 @@ def _keyframe_at_or_before(src, stream, target: int) -> int:
 
 def _reencode(video: Path, cut: Cut) -> None:
     import av
+    from av.video.reformatter import VideoReformatter
 
     from clipground.video import probe
 
@@ -219,12 +220,13 @@ def _reencode(video: Path, cut: Cut) -> None:
         oa = dst.add_stream("aac", rate=a.codec_context.sample_rate) if a is not None else None
         _seek_at_or_before(src, v, math.floor(t0 / v.time_base))
         last_pts = [-1]  # output pts written so far: kept strictly increasing
+        scaler = VideoReformatter()  # one FFmpeg scaler per clip, not one per frame as `reformat`
         for frame in src.decode(*([v] + ([a] if a is not None else []))):
             if frame.pts is None:
                 continue
             time = frame.pts * frame.time_base
             if isinstance(frame, av.VideoFrame):
-                _encode_video(dst, ov, frame, time, (t0, t1), last_pts)
+                _encode_video(dst, ov, scaler, frame, time, (t0, t1), last_pts)
             elif oa is not None and t0 - Fraction(_EPS_S) <= time < t1:
                 frame.pts = round((time - t0) * oa.codec_context.sample_rate)
                 frame.time_base = Fraction(1, oa.codec_context.sample_rate)
@@ -255,13 +257,13 @@ def _video_encoder(dst, v):
 
 
 def _encode_video(
-    dst, ov, frame, time: Fraction, span: tuple[Fraction, Fraction], last_pts: list[int]
+    dst, ov, scaler, frame, time: Fraction, span: tuple[Fraction, Fraction], last_pts: list[int]
 ) -> None:
     t0, t1 = span
     if not (t0 - Fraction(_EPS_S) <= time < t1 - Fraction(_EPS_S)):
         return
     pts = max(round((time - t0) / ov.codec_context.time_base), last_pts[0] + 1)
-    out = frame.reformat(width=ov.width, height=ov.height, format="yuv420p")
+    out = scaler.reformat(frame, ov.width, ov.height, "yuv420p")
     out.pts, out.time_base = pts, ov.codec_context.time_base
     last_pts[0] = pts  # packed B-frames (AVI) can repeat a pts; encoders refuse that
     dst.mux(ov.encode(out))

@@ -157,10 +157,13 @@ def test_reencoding_keeps_the_display_rotation(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["sony_a7m3_interlaced.mts", "mpeg4asp_mp3.avi", "mpeg4sp_amrnb.3gp"]
+    "name",
+    ["sony_a7m3_interlaced.mts", "mpeg4asp_mp3.avi", "mpeg4sp_amrnb.3gp", "hevc10_dv_iphone.mov",
+     "vp9_odd_161x121.webm"],
 )
 def test_awkward_real_videos(name: str, tmp_path: Path) -> None:
-    """MPEG-TS seeks that land late, AVI packed B-frames repeating a pts, AMR that MP4 cannot copy."""
+    """MPEG-TS seeks that land late, AVI packed B-frames repeating a pts, AMR that MP4 cannot copy;
+    10-bit HEVC and an odd frame size, which re-encoding converts (one scaler for the clip)."""
     from conftest import real_videos_dir
 
     video = real_videos_dir() / name

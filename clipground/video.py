@@ -814,7 +814,7 @@ class _PyAVPass:
         self.warned_index = False
         # Pictures no sampled frame needs go back to the decoder at once (`_released`), until
         # frames come out of pts order: then `_timed` may give them other times.
-        self.release = True
+        self.release = not plan.every_frame
         # Off once frames may have been lost (see `_restart_needed`), and for the segments of a
         # cut video, each decoded beside the others (slice threads cost no CPU to spare).
         self.frame_threads = frame_threads

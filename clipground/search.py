@@ -70,6 +70,7 @@ TIE_RTOL = 1e-11  # scores closer than this times max|scores| tie: rounding blur
 _SLAB = 1 << 21  # elements per slab of vectorised work: each temporary stays near 16 MiB
 _SMALL = 1 << 16  # windows (m x lengths) up to which "exact" enumerates them all
 _LEAF = 8  # a length interval this narrow is enumerated: cheaper than bounding it
+_FEW = 256  # windows checked against all chosen ones in one numpy pass (see `_compatible`)
 _TABLE = 1 << 22  # entries of a range-minimum table, beyond which NMS bounds get looser
 _MAX_ITER = 64  # Dinkelbach passes per interval; a bound stays valid if it stops early
 _TINY = 1e-300  # floor for norms, so zero vectors get similarity 0 instead of NaN
@@ -301,7 +302,26 @@ def _objective_values(
 def _compatible(
     starts: IntArray, lengths: IntArray | int, chosen: list[Pick], nms_iou: float
 ) -> NDArray[np.bool_]:
-    """Which windows may join `chosen`: IoU <= nms_iou with each, and not equal to any."""
+    """Which windows may join `chosen`: IoU <= nms_iou with each, and not equal to any.
+
+    For a few windows, all chosen ones at once: the search asks this thousands of times about
+    one window or a handful, where numpy's cost per call is what counts; for many, one chosen
+    window at a time (fewer, smaller temporaries)."""
+    shape = np.broadcast(starts, lengths).shape
+    if len(chosen) < 2 or math.prod(shape) > _FEW:
+        return _compatible_each(starts, lengths, chosen, nms_iou)
+    picked = np.array(chosen)  # (K, 2)
+    start, length = picked[:, 0], picked[:, 1]
+    starts, lengths = np.asarray(starts)[..., None], np.asarray(lengths)[..., None]
+    inter = np.maximum(np.minimum(starts + lengths, start + length) - np.maximum(starts, start), 0)
+    union = lengths + length - inter
+    return ((inter <= nms_iou * union) & (inter < union)).all(axis=-1)
+
+
+def _compatible_each(
+    starts: IntArray, lengths: IntArray | int, chosen: list[Pick], nms_iou: float
+) -> NDArray[np.bool_]:
+    """`_compatible`, one chosen window at a time."""
     ok = np.ones(np.broadcast(starts, lengths).shape, dtype=bool)
     ends = starts + lengths
     for start, length in chosen:
@@ -420,6 +440,8 @@ class _Search:
     best: float = -math.inf
     best_pick: Pick | None = None  # a window attaining `best`, should rounding hide it later
     parts: list[_Part] = field(default_factory=list)
+    # each chosen window's cuts (see `cuts`), kept from one greedy step to the next
+    known_cuts: dict[Pick, tuple[IntArray, IntArray]] = field(default_factory=dict)
 
     def offer(self, value: float, pick: Pick) -> None:
         """Raise the best value so far, if this window beats it."""
@@ -431,7 +453,10 @@ class _Search:
         """(K, m+1) starts lo..hi NMS forbids per exclusive end, one row per chosen window,
         sorted left to right per end; they depend on nothing else, so are made once."""
         ends = np.arange(self.problem.m + 1) - 1  # inclusive; -1 for end 0 cuts nothing
-        cuts = [_incompatible_starts(ends, start, n, self.nms_iou) for start, n in self.chosen]
+        for start, n in self.chosen:
+            if (start, n) not in self.known_cuts:
+                self.known_cuts[start, n] = _incompatible_starts(ends, start, n, self.nms_iou)
+        cuts = [self.known_cuts[pick] for pick in self.chosen]
         lows, highs = np.array([lo for lo, _ in cuts]), np.array([hi for _, hi in cuts])
         order = np.argsort(lows, axis=0, kind="stable")
         return np.take_along_axis(lows, order, 0), np.take_along_axis(highs, order, 0)
@@ -443,22 +468,28 @@ def _exact(problem: _Problem, top_k: int, nms_iou: float) -> list[Pick]:
         return _greedy(problem, top_k, nms_iou, _exact_step)
     csum = np.concatenate(([0.0], np.cumsum(problem.u)))
     pool = _candidates(problem, csum, top_k)  # a good incumbent lets the bounds prune at once
+    known_cuts: dict[Pick, tuple[IntArray, IntArray]] = {}
 
     def step(problem: _Problem, chosen: list[Pick], nms_iou: float) -> Pick | None:
-        return _exact_step(problem, chosen, nms_iou, pool if chosen else None)
+        return _exact_step(problem, chosen, nms_iou, pool if chosen else None, known_cuts)
 
     return _greedy(problem, top_k, nms_iou, step)
 
 
 def _exact_step(
-    problem: _Problem, chosen: list[Pick], nms_iou: float, pool: IntArray | None = None
+    problem: _Problem,
+    chosen: list[Pick],
+    nms_iou: float,
+    pool: IntArray | None = None,
+    known_cuts: dict[Pick, tuple[IntArray, IntArray]] | None = None,
 ) -> Pick | None:
     """The best window compatible with chosen, ties to the earliest then shortest.
 
-    pool: (K, 2) windows whose best compatible value seeds the search; it only speeds it up."""
+    pool: (K, 2) windows whose best compatible value seeds the search; known_cuts: the cuts of
+    windows chosen in earlier steps (filled in as they are made). Both only speed it up."""
     if np.ptp(problem.u) <= TIE_RTOL / 2:
         return _first_compatible(problem, chosen, nms_iou)  # every window ties
-    search = _Search(problem, chosen, nms_iou)
+    search = _Search(problem, chosen, nms_iou, known_cuts={} if known_cuts is None else known_cuts)
     if pool is not None:
         _offer_pool(search, pool)
     lo, hi = problem.min_len, problem.max_len
@@ -620,9 +651,21 @@ def _max_penalised_sum(search: _Search, a: int, b: int, slope: float) -> tuple[f
         return -math.inf, 0, 0
     starts = np.arange(max(0, j - b), j - a + 1)
     if masked:
-        starts = starts[_compatible(starts, j - starts, search.chosen, search.nms_iou)]
+        starts = starts[_allowed_starts(search, int(starts[0]), int(starts[-1]), j)]
     start = int(starts[np.argmin(q[starts])])
     return float(gains[j - a]), start, j - start
+
+
+def _allowed_starts(search: _Search, first: int, last: int, end: int) -> NDArray[np.bool_]:
+    """Which starts first..last NMS allows for windows ending at `end` (exclusive): those outside
+    every chosen window's cut (as `_compatible` says, from the cuts already made)."""
+    allowed = np.ones(last - first + 1, dtype=bool)
+    lows, highs = search.cuts
+    for lo, hi in zip(lows[:, end].tolist(), highs[:, end].tolist(), strict=True):
+        lo, hi = max(lo, first), min(hi, last)
+        if lo <= hi:
+            allowed[lo - first : hi - first + 1] = False
+    return allowed
 
 
 def _floor_compatible(search: _Search, q: FloatArray, a: int, b: int, floor: FloatArray) -> bool:
@@ -642,11 +685,12 @@ def _floor_compatible(search: _Search, q: FloatArray, a: int, b: int, floor: Flo
         return False
     table = _min_table(q[base : base + span], levels)
     first, last, lows, highs = first - base, last - base, lows - base, highs - base
-    out = np.full(hit.size, np.inf)
-    for lo, hi in zip(lows, highs, strict=True):  # the allowed starts: the gaps between cuts
-        out = np.minimum(out, _range_min(table, first, np.minimum(last, lo - 1)))
-        first = np.where(hi >= lo, np.maximum(first, hi + 1), first)
-    floor[hit] = np.minimum(out, _range_min(table, first, last))
+    # The allowed starts are the gaps between the cuts (sorted by low end): gap k runs from past
+    # every earlier cut's high end to before cut k's low end; the last gap runs on to `last`.
+    past = np.where(highs >= lows, highs + 1, first)  # an empty cut moves nothing
+    gap_first = np.maximum.accumulate(np.vstack((first, past)), axis=0)  # (K+1, hits)
+    gap_last = np.vstack((np.minimum(last, lows - 1), last))
+    floor[hit] = _range_min(table, gap_first, gap_last).min(axis=0)
     return True
 
 

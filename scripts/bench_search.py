@@ -185,6 +185,18 @@ def bench_top_k(rng: np.random.Generator, m: int) -> None:
                   + " ".join(f"[{w.start},{w.end}]={w.score:.4f}" for w in found))
 
 
+def bench_pipeline_top_k(rng: np.random.Generator, sizes: list[int]) -> None:
+    """What `ground` asks for after embedding a video: 5 candidates x a pool of 4 (pipeline's
+    CANDIDATE_POOL), NMS 0.3, lengths 1 sample to half the video (the default --max-fraction)."""
+    print("\n## top-20 (nms_iou 0.3), L = 1, U = m/2: one `ground` search of an m-sample video")
+    for m in sizes:
+        s = realistic(m, 1, m // 2, rng)
+        for objective in ("contrast", "mean"):
+            seconds, _ = timed(partial(best_windows, s, min_len=1, max_len=m // 2,
+                                       objective=objective, top_k=20, nms_iou=0.3), 5)
+            print(f"   m={m} {objective:>8}: {seconds * 1e3:7.1f}ms")
+
+
 def bench_choice(sizes: list[int]) -> None:
     print("\n## choose_method(m, min_len=m/1000, objective)")
     for m in sizes:
@@ -206,6 +218,7 @@ def main() -> None:
     bench_mean(rng, [10**4, big] if args.quick else [10**4, 10**5, 10**6], min_len=100)
     bench_contrast(rng, [10**4, big], count=3 if args.quick else 10)
     bench_top_k(rng, big)
+    bench_pipeline_top_k(rng, [600, 3600] if args.quick else [600, 3600, 7200])
     bench_hit_rate(rng, big, 50 if args.quick else 1000, "contrast")
     if not args.quick:
         bench_hit_rate(rng, 10**6, 20, "contrast")

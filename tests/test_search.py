@@ -310,6 +310,34 @@ def test_incompatible_starts_are_exactly_the_windows_nms_forbids(start, length, 
         assert expected == set(range(a, b + 1))
 
 
+CHOSEN = st.lists(st.tuples(st.integers(0, 50), st.integers(1, 30)), min_size=2, max_size=6)
+
+
+@PROPERTY
+@given(CHOSEN, st.sampled_from([0.0, 0.3, 0.7, 1.0]))
+def test_compatible_checks_all_chosen_at_once_as_one_at_a_time(chosen, nms_iou):
+    starts, lengths = np.arange(60)[:, None], np.arange(1, 5)[None, :]  # 240: all at once
+    assert 240 <= search._FEW
+    expected = search._compatible_each(starts, lengths, chosen, nms_iou)
+    assert np.array_equal(search._compatible(starts, lengths, chosen, nms_iou), expected)
+    for start, length in [(0, 1), (10, 20), *chosen]:
+        one = search._compatible(np.array(start), length, chosen, nms_iou)
+        assert one == search._compatible_each(np.array(start), length, chosen, nms_iou)
+
+
+@PROPERTY
+@given(CHOSEN, st.sampled_from([0.0, 0.3, 0.7, 1.0]), st.integers(1, 80), st.integers(0, 80))
+def test_allowed_starts_are_the_compatible_ones(chosen, nms_iou, end, back):
+    problem = search._problem(np.zeros(90), 1, None, "mean")
+    known: dict = {}
+    run = search._Search(problem, chosen, nms_iou, known_cuts=known)
+    first = max(0, end - back)
+    starts = np.arange(first, end)
+    expected = search._compatible(starts, end - starts, chosen, nms_iou)
+    assert search._allowed_starts(run, first, end - 1, end).tolist() == expected.tolist()
+    assert set(known) == set(chosen)  # the cuts made are kept for the next greedy step
+
+
 # ---------------------------------------------------------------- validation
 
 

@@ -797,6 +797,7 @@ class _PyAVPass:
         skip_unneeded: bool = True,
         shared: tuple[PacketScan, list[int]] | None = None,
         frame_threads: bool = True,
+        scan: PacketScan | None = None,
     ):
         self.path, self.probed, self.plan, self.decode_size = path, probed, plan, decode_size
         self.counter = _Counter()
@@ -824,6 +825,7 @@ class _PyAVPass:
         self.prechecked = shared is not None
         if shared is not None:
             self.scan, self.head, self.trusted = shared[0], list(shared[1]), True
+        self.unchecked_scan = scan  # made already: checked against this pass's first frames
 
     def run(self) -> Iterator[_Item]:
         """Each sampled frame, upright, with its time and native index."""
@@ -1076,7 +1078,8 @@ class _PyAVPass:
     def _ensure_scan(self) -> None:
         """Make the packet scan on first need and check it against the frames decoded so far."""
         if self.scan is None:
-            self.scan = scan_packets(self.path)
+            made = self.unchecked_scan
+            self.scan = made if made is not None else scan_packets(self.path)
             self.trusted = _matches(self.scan, self.head)
 
     def _scan_usable(self) -> bool:
@@ -1278,9 +1281,10 @@ class FrameSampler:
         decoded (and `summary().num_frames` counts the file's frames).
         """
         self._summary = None
-        passes = self._segment_passes(workers) if workers > 1 and self.decoder == "pyav" else []
+        cut = workers > 1 and self.decoder == "pyav"
+        passes, scan = self._segment_passes(workers) if cut else ([], None)
         if not passes:
-            yield from self.chunks()
+            yield from _chunked(self._items(scan), self.chunk_size)
             return
         runs = [_chunked(self._pyav_run(one), self.chunk_size) for one in passes]
         yield from background(runs, depth=len(runs)) if len(runs) > 1 else runs[0]
@@ -1301,8 +1305,9 @@ class FrameSampler:
         width, height = self.size
         return (height, width) if self.info.rotation_deg in (90, 270) else (width, height)
 
-    def _items(self) -> Iterator[_Item]:
-        """Run the chosen backend; decord hands over to PyAV if it cannot be trusted or fails."""
+    def _items(self, scan: PacketScan | None = None) -> Iterator[_Item]:
+        """Run the chosen backend; decord hands over to PyAV if it cannot be trusted or fails.
+        `scan`: this file's packet scan if one was made already."""
         done, emitted = -1, 0
         source = self._decord() if self.decoder == "decord" else None
         if source is not None:
@@ -1320,7 +1325,8 @@ class FrameSampler:
                     _first_line(exc),
                 )
         pyav = _PyAVPass(
-            self.path, self._probed, self._plan, self._decode_size(), self.skip_unneeded
+            self.path, self._probed, self._plan, self._decode_size(), self.skip_unneeded,
+            scan=scan,
         )
         yield from (item for item in self._pyav_run(pyav) if item[2] > done)
         self._finish(pyav.summary())
@@ -1345,21 +1351,22 @@ class FrameSampler:
                 "follow the file's packets" if by_file else "count the frames that decoded",
             )
 
-    def _segment_passes(self, workers: int) -> list[_PyAVPass]:
+    def _segment_passes(self, workers: int) -> tuple[list[_PyAVPass], PacketScan]:
         """One pass per segment of the video cut at keyframes, sharing one packet scan checked
-        against the first frames (one pass where the video is not cut); [] where the scan does not
-        match the frames."""
+        against the first frames, and the scan; no passes where the video is not cut (the first
+        frames are then decoded once, by the one decoder) or the scan does not match them."""
         scan = scan_packets(self.path)
-        head, _ = _pyav_head(self.path, self._probed)
-        if not (_matches(scan, head) and _head_enough(scan, head)):
-            log.debug("%s: the packet scan does not match the frames; one decoder", self.path)
-            return []
         wanted = _wanted(self._plan, self._probed, scan)
         min_ticks = max(1, math.ceil(_SEGMENT_MIN_S / self._probed.time_base))
         cuts_s = [_rel_s(self._probed, pts) for pts in _cuts(scan, wanted, workers, min_ticks)]
         segments = _split(self._plan.ranges, cuts_s)
-        if len(segments) > 1:
-            log.debug("%s: decoding %d segments at once", self.path, len(segments))
+        if len(segments) < 2:
+            return [], scan
+        head, _ = _pyav_head(self.path, self._probed)
+        if not (_matches(scan, head) and _head_enough(scan, head)):
+            log.debug("%s: the packet scan does not match the frames; one decoder", self.path)
+            return [], scan
+        log.debug("%s: decoding %d segments at once", self.path, len(segments))
         return [
             _PyAVPass(
                 self.path,
@@ -1368,10 +1375,10 @@ class FrameSampler:
                 self._decode_size(),
                 self.skip_unneeded,
                 shared=(scan, head),
-                frame_threads=len(segments) == 1,
+                frame_threads=False,
             )
             for ranges in segments
-        ]
+        ], scan
 
     def _warn_if_cut_short(self) -> None:
         """Warn when the frames end well before the header's duration (a truncated download)."""

@@ -157,13 +157,31 @@ def test_damage_in_a_segment_numbers_frames_by_the_file(
     assert "follow the file's packets" in caplog.text
 
 
+def counting_calls(monkeypatch: pytest.MonkeyPatch, name: str) -> list[int]:
+    calls: list[int] = []
+    real = getattr(video, name)
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(video, name, counted)
+    return calls
+
+
 def test_a_short_video_is_not_cut(
     encoded: tuple[str, Path], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """...and its first frames and packet scan are not made twice: the one decoder checks the
+    scan made to find the cuts against the frames it decodes anyway."""
     monkeypatch.setattr(video, "_SEGMENT_MIN_S", 10.0)  # the default; the video is 12 s long
     with caplog.at_level(logging.DEBUG, logger="clipground.video"):
         assert_same_as_one_decoder(encoded[1], 2.0, workers=4)
     assert segments_logged(caplog) == 1
+    heads = counting_calls(monkeypatch, "_pyav_head")
+    scans = counting_calls(monkeypatch, "scan_packets")
+    sample(encoded[1], 0.7, 4)
+    assert (len(heads), len(scans)) == (0, 1)
 
 
 def test_decord_is_not_cut(encoded: tuple[str, Path], caplog: pytest.LogCaptureFixture) -> None:

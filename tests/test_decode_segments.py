@@ -184,6 +184,19 @@ def test_a_short_video_is_not_cut(
     assert (len(heads), len(scans)) == (0, 1)
 
 
+def test_a_frame_released_by_mistake_in_a_segment_decodes_again(
+    encoded: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each segment's pass restarts on its own (see test_skip_packets) and stays exact: here every
+    picture is let go at first, in every segment."""
+    expected = sample(encoded[1], 2.0, 1)
+    monkeypatch.setattr(video._PyAVPass, "_may_want", lambda self, pts, next_pts: not self.release)
+    got = sample(encoded[1], 2.0, 3)
+    for a, b in zip(got[:3], expected[:3], strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert got[3] == expected[3]
+
+
 def test_decord_is_not_cut(encoded: tuple[str, Path], caplog: pytest.LogCaptureFixture) -> None:
     """--decoder decord decodes in one pass (where decord is not installed, PyAV's one pass)."""
     with caplog.at_level(logging.DEBUG, logger="clipground.video"):

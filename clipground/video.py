@@ -795,9 +795,9 @@ class _PyAVPass:
         plan: _Plan,
         decode_size: tuple[int, int],
         skip_unneeded: bool = True,
-        shared: tuple[PacketScan, list[int]] | None = None,
         frame_threads: bool = True,
         scan: PacketScan | None = None,
+        head: list[int] | None = None,
     ):
         self.path, self.probed, self.plan, self.decode_size = path, probed, plan, decode_size
         self.counter = _Counter()
@@ -820,12 +820,13 @@ class _PyAVPass:
         # cut video, each decoded beside the others (slice threads cost no CPU to spare).
         self.frame_threads = frame_threads
         self.seeked = False
-        # A pass of `FrameSampler.chunks_unordered` starts from a packet scan already checked
-        # against the first frames: it skips packets from the start and seeks to its first target.
-        self.prechecked = shared is not None
-        if shared is not None:
-            self.scan, self.head, self.trusted = shared[0], list(shared[1]), True
-        self.unchecked_scan = scan  # made already: checked against this pass's first frames
+        # `scan`, a packet scan made already, is checked against this pass's first frames, or
+        # with `head` (a segment of `FrameSampler.chunks_unordered`) against those frames decoded
+        # before: the pass then skips packets from the start and seeks to its first target.
+        self.prechecked = head is not None
+        self.unchecked_scan = scan if head is None else None
+        if head is not None:
+            self.scan, self.head, self.trusted = scan, list(head), True
 
     def run(self) -> Iterator[_Item]:
         """Each sampled frame, upright, with its time and native index."""
@@ -1352,9 +1353,10 @@ class FrameSampler:
             )
 
     def _segment_passes(self, workers: int) -> tuple[list[_PyAVPass], PacketScan]:
-        """One pass per segment of the video cut at keyframes, sharing one packet scan checked
-        against the first frames, and the scan; no passes where the video is not cut (the first
-        frames are then decoded once, by the one decoder) or the scan does not match them."""
+        """One pass per segment of the video cut at keyframes, all given one packet scan checked
+        against the first frames; and that scan. No passes where the video is not cut (the one
+        decoder then decodes the first frames once and checks the scan itself) or where the scan
+        does not match them."""
         scan = scan_packets(self.path)
         wanted = _wanted(self._plan, self._probed, scan)
         min_ticks = max(1, math.ceil(_SEGMENT_MIN_S / self._probed.time_base))
@@ -1374,8 +1376,9 @@ class FrameSampler:
                 _Plan(self._plan.fps, ranges),
                 self._decode_size(),
                 self.skip_unneeded,
-                shared=(scan, head),
                 frame_threads=False,
+                scan=scan,
+                head=head,
             )
             for ranges in segments
         ], scan

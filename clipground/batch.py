@@ -368,12 +368,14 @@ def _worker_main(conn: Connection, setup: WorkerSetup) -> None:
 
 
 def default_threads(workers: int) -> int:
-    """Torch threads per worker: its share of the cores, less one for its decoding thread.
+    """Torch threads per worker: its share of the cores (at least one).
 
-    Measured on 2 busy cores (scripts/bench_cache.py): 2 torch threads beside the decoder were 4x
-    slower than 1 (OpenMP threads spin while one of them waits for a core).
+    The worker's decoders share them: its model runs as two streams (`Encoder.default_streams`)
+    where it has two threads or more, so no OpenMP team spins while a decoder holds a core. On 2
+    cores, one worker embedding 1080p video with ViT-B-32 took 24.7-24.9 s with 2 threads against
+    44.9-46.5 s with 1 (`python scripts/bench_pipeline.py --parts batch`).
     """
-    return max(1, (os.cpu_count() or 1) // max(1, workers) - 1)
+    return max(1, (os.cpu_count() or 1) // max(1, workers))
 
 
 def _limit_threads(threads: int | None) -> None:

@@ -14,9 +14,9 @@ import typer
 from clipground import __version__
 from clipground.cli_options import (
     DEFAULT_MODEL, DEFAULT_PRETRAINED, BatchSize, CacheDir, Checkpoint, Decoder, DecodeWorkers,
-    Device, Export, Fps, MaxFraction, MaxLen, Method, MinLen, Model, NmsIou, NoCache, Objective,
-    Padding, Plot, Precision, Pretrained, Quiet, Reencode, Refine, RefineFps, SpanMode, Texts, Verbose,
-    model_spec,
+    Device, Export, Fps, MaxFraction, MaxLen, Method, MinLen, Model, ModelStreams, NmsIou, NoCache,
+    Objective, Padding, Plot, Precision, Pretrained, Quiet, Reencode, Refine, RefineFps, SpanMode,
+    Texts, Verbose, model_spec,
 )
 from clipground.errors import ClipgroundError
 
@@ -168,6 +168,7 @@ def match(
     decoder: Decoder = "pyav",
     batch_size: BatchSize = 32,
     decode_workers: DecodeWorkers = None,
+    model_streams: ModelStreams = None,
     refine: Refine = None,
     refine_fps: RefineFps = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="json, jsonl or table.")] = "json",
@@ -193,7 +194,7 @@ def match(
                 fps=fps, min_len_s=min_len, max_len_s=max_len, max_fraction=max_fraction, objective=objective,
                 method=method, span_mode=span_mode, top_k=top_k, nms_iou=nms_iou, decoder=decoder,
                 batch_size=batch_size, refine=refine, refine_fps=refine_fps,
-                decode_workers=decode_workers,
+                decode_workers=decode_workers, model_streams=model_streams,
             ),
             model=model_spec(model, pretrained, checkpoint, device, precision),
         )

@@ -20,8 +20,8 @@ import typer
 
 from clipground.cli_options import (
     BatchSize, CacheDir, Checkpoint, Decoder, DecodeWorkers, Device, Export, Fps, MaxFraction, MaxLen,
-    Method, MinLen, Model, NmsIou, Objective, Padding, Precision, Pretrained, Quiet, Reencode, Refine,
-    RefineFps, SpanMode, Texts, Verbose, model_spec,
+    Method, MinLen, Model, ModelStreams, NmsIou, Objective, Padding, Precision, Pretrained, Quiet,
+    Reencode, Refine, RefineFps, SpanMode, Texts, Verbose, model_spec,
 )
 
 if TYPE_CHECKING:
@@ -163,6 +163,7 @@ def embed(
     decoder: Decoder = "pyav",
     batch_size: BatchSize = 32,
     decode_workers: DecodeWorkers = None,
+    model_streams: ModelStreams = None,
     cache_dir: CacheDir = None,
     workers: Workers = 1,
     timeout: Timeout = 600.0,
@@ -178,7 +179,8 @@ def embed(
         from clipground.pipeline import GroundOptions
 
         options = GroundOptions(
-            fps=fps, decoder=decoder, batch_size=batch_size, decode_workers=decode_workers
+            fps=fps, decoder=decoder, batch_size=batch_size, decode_workers=decode_workers,
+            model_streams=model_streams,
         )
         spec = model_spec(model, pretrained, checkpoint, device, precision)
         videos = batch.find_videos(paths, glob)
@@ -230,6 +232,7 @@ def batch(
     decoder: Decoder = "pyav",
     batch_size: BatchSize = 32,
     decode_workers: DecodeWorkers = None,
+    model_streams: ModelStreams = None,
     refine: Refine = None,
     refine_fps: RefineFps = None,
     cache_dir: CacheDir = None,
@@ -262,7 +265,7 @@ def batch(
             nms_iou=nms_iou,
             decoder=decoder,
             batch_size=batch_size,
-            decode_workers=decode_workers,
+            decode_workers=decode_workers, model_streams=model_streams,
             refine=refine,
             refine_fps=refine_fps,
             refine_timeout_s=timeout,
@@ -337,6 +340,7 @@ def search(
     decoder: Decoder = "pyav",
     batch_size: BatchSize = 32,
     decode_workers: DecodeWorkers = None,
+    model_streams: ModelStreams = None,
     cache_dir: CacheDir = None,
     workers: Workers = 1,
     timeout: Timeout = 600.0,
@@ -364,7 +368,7 @@ def search(
             nms_iou=nms_iou,
             decoder=decoder,
             batch_size=batch_size,
-            decode_workers=decode_workers,
+            decode_workers=decode_workers, model_streams=model_streams,
             refine=refine,
             refine_fps=refine_fps,
             refine_timeout_s=timeout,

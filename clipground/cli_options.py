@@ -40,6 +40,13 @@ DecodeWorkers = Annotated[
     Optional[int],
     typer.Option(help="Stretches of a video decoded at once (default: one per core, up to 8)."),
 ]
+ModelStreams = Annotated[
+    Optional[int],
+    typer.Option(
+        help="Chunks the model embeds at once, each with its share of torch's threads "
+        "(default: 2 on a CPU with 2+ cores, else 1)."
+    ),
+]
 Refine = Annotated[
     Optional[bool],
     typer.Option("--refine/--no-refine", help="Dense second pass near the boundaries (default: videos >= 60 s)."),

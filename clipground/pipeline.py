@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -18,13 +19,14 @@ from clipground.model import Encoder
 from clipground.results import Grounding, Moment
 from clipground.text import chunk_text, clean_query
 from clipground.video import DECODERS, DecodeSummary, Frames, FrameSampler
-from clipground.workers import Overdue, background
+from clipground.workers import Overdue, background, mapped
 
 log = logging.getLogger(__name__)
 
 SPAN_MODES = ("mean", "ordered")
 MAX_DECODE_WORKERS = 32  # --decode-workers above this is a usage error
 AUTO_DECODE_WORKERS = 8  # the most segments decoded at once by default (two chunks each wait)
+MAX_MODEL_STREAMS = 16  # --model-streams above this is a usage error
 Progress = Callable[[int, "int | None"], None]  # (frames embedded so far, expected total or None)
 
 
@@ -47,6 +49,7 @@ class GroundOptions:
     refine_fps: float | None = None  # rate of that pass; None = every native frame
     refine_timeout_s: float | None = None  # longest that pass may take (batch, search); None = no limit
     decode_workers: int | None = None  # stretches decoded at once; None: decode_workers()
+    model_streams: int | None = None  # chunks embedded at once; None: model_streams()
 
     def __post_init__(self) -> None:
         _positive("--fps", self.fps)
@@ -74,6 +77,12 @@ class GroundOptions:
         ):
             raise UsageError(
                 f"--decode-workers must be 1..{MAX_DECODE_WORKERS}, got {self.decode_workers}"
+            )
+        if self.model_streams is not None and not (
+            isinstance(self.model_streams, int) and 1 <= self.model_streams <= MAX_MODEL_STREAMS
+        ):
+            raise UsageError(
+                f"--model-streams must be 1..{MAX_MODEL_STREAMS}, got {self.model_streams}"
             )
 
 
@@ -119,8 +128,9 @@ def embed_video(
     sampler = _sampler(video, encoder, options, options.fps)
     expected = _expected_samples(sampler, options.fps)
     parts, times, indices, done = [], [], [], 0
-    for frames in background([sampler.chunks_unordered(decode_workers(options))]):
-        parts.append(encoder.encode_frames(frames.pixels))
+    chunks = background([sampler.chunks_unordered(decode_workers(options))])
+    for frames, embeddings in _embedded(chunks, encoder, options):
+        parts.append(embeddings)
         times.append(frames.times_s)
         indices.append(frames.indices)
         done += len(frames.indices)
@@ -151,6 +161,30 @@ def decode_workers(options: GroundOptions, sharing: int = 1) -> int:
     if options.decode_workers is not None:
         return options.decode_workers
     return max(1, min(AUTO_DECODE_WORKERS, (os.cpu_count() or 1) // max(1, sharing)))
+
+
+def model_streams(encoder: Encoder, options: GroundOptions) -> int:
+    """How many chunks the model embeds at once: `options.model_streams`, else the encoder's
+    default (`Encoder.default_streams`: two on a CPU with two cores or more, one on a GPU)."""
+    if options.model_streams is not None:
+        return options.model_streams
+    default = getattr(encoder, "default_streams", None)  # an encoder without torch has one
+    return int(default()) if default is not None else 1
+
+
+def _embedded(
+    chunks: Iterator[Frames], encoder: Encoder, options: GroundOptions
+) -> Iterator[tuple[Frames, np.ndarray]]:
+    """(frames, their embeddings) in the order they are embedded: one chunk at a time, or split
+    into pieces that `model_streams` threads embed at once (each with its share of torch's threads:
+    one OpenMP team across all the cores stalls whenever a decoder takes one of them)."""
+    streams = model_streams(encoder, options)
+    if streams > 1:  # a chunk split among the streams: the last ones end together
+        size = math.ceil(options.batch_size / streams)
+        chunks = (piece for frames in chunks for piece in frames.split(size))
+    share = getattr(encoder, "streams", None)
+    with share(streams) if share is not None else contextlib.nullcontext() as setup:
+        yield from mapped(lambda f: encoder.encode_frames(f.pixels), chunks, streams, setup)
 
 
 def _sampler(
@@ -530,8 +564,9 @@ def _embed_spans(
         sampler = _sampler(video, encoder, options, options.refine_fps, spans)
         chunks = sampler.chunks_unordered(decode_workers(options))
     try:
-        for frames in background([chunks], deadline=deadline):
-            parts.append(encoder.encode_frames(frames.pixels))
+        ahead = background([chunks], deadline=deadline)
+        for frames, embeddings in _embedded(ahead, encoder, options):
+            parts.append(embeddings)
             times.append(frames.times_s)
             indices.append(frames.indices)
             if deadline is not None and time.monotonic() > deadline:

@@ -90,6 +90,13 @@ class Frames:
     def __len__(self) -> int:
         return int(self.pixels.shape[0])
 
+    def split(self, size: int) -> list[Frames]:
+        """Consecutive pieces of at most `size` frames (views, not copies)."""
+        return [
+            Frames(self.pixels[piece], self.times_s[piece], self.indices[piece])
+            for piece in (slice(i, i + size) for i in range(0, len(self), max(1, size)))
+        ]
+
     def __repr__(self) -> str:
         n = len(self)
         times = f" {self.times_s[0]:.3f}..{self.times_s[-1]:.3f} s" if n else ""

@@ -5,10 +5,12 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TypeVar
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 class Overdue(Exception):
@@ -82,3 +84,40 @@ def _put(buffer: queue.Queue, item: object, stop: threading.Event) -> bool:
         except queue.Full:
             continue
     return False
+
+
+def mapped(
+    fn: Callable[[T], R],
+    items: Iterator[T],
+    threads: int,
+    setup: Callable[[], None] | None = None,
+) -> Iterator[tuple[T, R]]:
+    """(item, fn(item)) for each of `items`, computed in `threads` threads at once and yielded as
+    each finishes (one thread: in order, in the caller's thread, without `setup`).
+
+    Each of the threads runs `setup` first. At most `threads` items are taken from `items` before
+    their results are yielded. The first exception `fn` raises is raised here; items not started
+    are dropped, and those running finish before it propagates.
+    """
+    if threads <= 1:
+        for item in items:
+            yield item, fn(item)
+        return
+    pool = ThreadPoolExecutor(threads, thread_name_prefix="clipground-model", initializer=setup)
+    running: dict[Future[R], T] = {}
+    try:
+        for item in items:
+            running[pool.submit(fn, item)] = item
+            if len(running) >= threads:
+                yield from _first_finished(running)
+        while running:
+            yield from _first_finished(running)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _first_finished(running: dict[Future[R], T]) -> Iterator[tuple[T, R]]:
+    done, _ = wait(running, return_when=FIRST_COMPLETED)
+    for future in done:
+        item = running.pop(future)
+        yield item, future.result()

@@ -199,7 +199,7 @@ def inprocess(work: Path, lib20: Path, lib200: Path, model: str) -> None:
 
     from clipground.batch import default_threads
 
-    for workers, threads in ((1, None), (2, None), (1, 2)):
+    for workers, threads in ((1, None), (2, None), (1, 1)):
         shutil.rmtree(work / "cache-ab", ignore_errors=True)
         seconds = inprocess_batch(
             encoder, spec, lib20, work / "q1.txt", work / "cache-ab", workers, threads

@@ -1,8 +1,9 @@
 """Pipeline speed, two-pass accuracy, memory and the naive baseline, measured in one run.
 
-    python scripts/bench_pipeline.py [--parts overhead,refine,memory,naive,skip] [--work DIR] [--quick]
+    python scripts/bench_pipeline.py [--parts overhead,refine,memory,naive,skip,batch] [--work DIR] [--quick]
     python scripts/bench_pipeline.py --parts overhead,throughput --device cuda     (on a GPU)
     python scripts/bench_pipeline.py --parts overhead --decode-workers 1,2    (compare, interleaved)
+    python scripts/bench_pipeline.py --parts overhead --model-streams 1,2     (compare, interleaved)
 
 overhead  end-to-end `ground` time / model-forward time alone for the same frames (ViT-B-32, random
           weights: the same cost as real ones), on a 5-minute 640x360 video, a 1-minute 1080p one
@@ -10,12 +11,16 @@ overhead  end-to-end `ground` time / model-forward time alone for the same frame
           --repeats pairs, interleaved, and their median ratio; in fp32, and in bf16 where the CPU
           has bf16 instructions (what --precision auto picks there). --device cuda: fp32 and fp16
           autocast on the GPU (the model-forward time then counts from inputs already on the GPU).
+          The model alone runs as one stream and as the encoder's default streams (two on a CPU
+          with two cores or more: `Encoder.default_streams`); the ratio is over the faster.
 refine    two-pass (1 frame/s, then every frame near the boundaries) vs dense (every frame): frames
           embedded on a 10-minute video, then the agreement part.
 agreement boundary agreement of two-pass and dense on the demo benchmark's queries.
 throughput  the image tower alone (ViT-B-32), frames/s per precision and batch size of 32 and 128.
 skip      decoding alone (no model) at 1 and 2 frames/s with and without skipping the packets no
           sampled frame needs: wall and CPU time, and how many packets were skipped.
+batch     `embed` in one worker process over 3 copies of the 1-min 1080p video: the default torch
+          threads per worker and model streams against one stream, and against one thread less.
 memory    peak RSS of `clipground match --no-cache` on a 1-minute and a 30-minute video, same settings.
 naive     scripts/baseline_naive.py vs `clipground match --no-cache` on the same 5-minute video:
           with the demo model, wall time and IoU with the ground truth (and the time to import
@@ -30,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import itertools
 import json
 import re
 import subprocess
@@ -138,26 +144,32 @@ def _bench_video(
 
 
 def overhead(
-    work: Path, quick: bool, repeats: int = 3, device: str = "cpu", decode_workers: tuple[int | None, ...] = (None,),
-    videos: tuple[str, ...] | None = None,
+    work: Path, quick: bool, repeats: int = 3, device: str = "cpu",
+    variants: tuple[tuple[int | None, int | None], ...] = ((None, None),), videos: tuple[str, ...] | None = None,
+    precisions: tuple[str, ...] | None = None,
 ) -> dict:
     """Per precision: fp32, and what --precision auto picks on `device` when that differs; per
-    --decode-workers value (None: the default), the runs of the values interleaved."""
+    (--decode-workers, --model-streams) variant (None: the default), the runs of the variants
+    interleaved. The model alone runs both as one stream and as the encoder's default streams;
+    the ratio is over the faster of the two."""
     out = {}
-    for precision in _precisions(device):
+    for precision in precisions or _precisions(device):
         encoder = load_encoder(ModelSpec(name="ViT-B-32", pretrained=None, device=device, precision=precision))
         _forward_alone(encoder, 32)  # warm-up: CUDA context, cuBLAS and kernel selection on a GPU
         for name, seconds, size, kind in OVERHEAD_VIDEOS:
             if videos is not None and name not in videos:
                 continue
             video = _bench_video(work, name, seconds, size, quick, kind=kind)
-            runs = [[_overhead_once(video, encoder, w) for w in decode_workers] for _ in range(repeats)]
-            for i, workers in enumerate(decode_workers):  # (match, model) pairs, interleaved
+            runs = [[_overhead_once(video, encoder, *v) for v in variants] for _ in range(repeats)]
+            for i, (workers, streams) in enumerate(variants):  # (match, model) pairs, interleaved
                 pairs = [r[i] for r in runs]
-                ratios = sorted(m / f for m, f, _ in pairs)
-                key = f"{name}_{device}_{precision}" + ("" if workers is None else f"_workers{workers}")
+                ratios = sorted(m / min(alone) for m, alone, _ in pairs)
+                key = (f"{name}_{device}_{precision}" + ("" if workers is None else f"_workers{workers}")
+                       + ("" if streams is None else f"_streams{streams}"))
+                alone_s = {"one_stream": [round(r[1][0], 3) for r in pairs],
+                           f"{encoder.default_streams()}_streams": [round(r[1][1], 3) for r in pairs]}
                 out[key] = {"frames": pairs[0][2], "match_s": [round(r[0], 2) for r in pairs],
-                            "model_forward_s": [round(r[1], 3) for r in pairs],
+                            "model_forward_s": alone_s,
                             "ratios": [round(r, 3) for r in ratios],
                             "median_ratio": round(float(np.median(ratios)), 3)}
                 print(f"overhead {key}: {out[key]}", file=sys.stderr)
@@ -172,25 +184,43 @@ def _precisions(device: str) -> list[str]:
     return ["fp32"] if auto == "fp32" else ["fp32", auto]
 
 
-def _overhead_once(video: Path, encoder, decode_workers: int | None = None) -> tuple[float, float, int]:
-    """`ground` time, then the model's forward time alone on as many frames."""
+def _overhead_once(
+    video: Path, encoder, decode_workers: int | None = None, model_streams: int | None = None
+) -> tuple[float, tuple[float, float], int]:
+    """`ground` time, then the model's forward time alone on as many frames: as one stream, and as
+    the encoder's default streams."""
+    options = GroundOptions(fps=2, refine=False, decode_workers=decode_workers, model_streams=model_streams)
     t0 = time.perf_counter()
-    g = ground(video, "a red circle", encoder, GroundOptions(fps=2, refine=False, decode_workers=decode_workers))
+    g = ground(video, "a red circle", encoder, options)
     t_match = time.perf_counter() - t0
-    return t_match, _forward_alone(encoder, g.num_sampled), g.num_sampled
+    streams = encoder.default_streams()
+    alone = (_forward_alone(encoder, g.num_sampled), _forward_alone(encoder, g.num_sampled, streams=streams))
+    return t_match, alone, g.num_sampled
 
 
-def _forward_alone(encoder, frames: int, batch_size: int = 32) -> float:
+def _forward_alone(encoder, frames: int, batch_size: int = 32, streams: int = 1) -> float:
     """Seconds for the image tower alone on `frames` random inputs already on the device, in
-    `encoder`'s precision (its dtype, and its autocast on a GPU)."""
+    `encoder`'s precision (its dtype, and its autocast on a GPU). Several `streams`: batches of
+    at most `batch_size / streams` (as `ground` splits its chunks), as even as can be and a multiple
+    of `streams` in number, run that many at once (each in a thread with its share of torch's
+    threads, as `ground` runs them)."""
     import torch
 
+    from clipground.workers import mapped
+
     x = torch.randn(frames, 3, 224, 224, device=encoder.device).to(encoder.input_dtype)
+    batches = -(-frames // -(-batch_size // streams))  # as `ground` splits a chunk among streams
+    chunks = torch.tensor_split(x, -(-batches // streams) * streams)
+
+    def forward(chunk):
+        with encoder.inference():  # the context encode_frames runs the model in
+            return encoder.model.encode_image(chunk)
+
     _synchronize(encoder.device)
     t0 = time.perf_counter()
-    with encoder.inference():  # the context encode_frames runs the model in
-        for i in range(0, len(x), batch_size):
-            encoder.model.encode_image(x[i : i + batch_size])
+    with encoder.streams(streams) as setup:
+        for _ in mapped(forward, iter(chunks), streams, setup):
+            pass
     _synchronize(encoder.device)
     return time.perf_counter() - t0
 
@@ -265,6 +295,47 @@ def _benchmark_agreement(work: Path, encoder, quick: bool) -> dict:
 
 def agreement(work: Path, quick: bool) -> dict:
     return _benchmark_agreement(work, load_encoder(ModelSpec(name="demo", device="cpu")), quick)
+
+
+def batch(work: Path, quick: bool, repeats: int = 2) -> dict:
+    """`embed` (one worker process, model loaded in the parent) over 3 copies of the 1-min 1080p
+    video: the default torch threads per worker (its share of the cores, the model in
+    `Encoder.default_streams` streams) against one stream on as many threads and against one
+    thread less (the rule before: the cores left over decode). Runs interleaved; ViT-B-32 (random
+    weights) in fp32 and in what --precision auto picks, and the demo model."""
+    from clipground.batch import Embedder, WorkerSetup, default_threads
+
+    source = _bench_video(work, "1min_1920x1080", 60, (1920, 1080), quick)
+    folder = work / "batch_videos"
+    folder.mkdir(exist_ok=True)
+    videos = []
+    for k in range(3):
+        copy = folder / f"copy{k}{source.suffix}"
+        if not copy.exists():
+            copy.symlink_to(source.resolve())
+        videos.append(str(copy))
+    threads = default_threads(1)
+    variants = {"default": (threads, None), "one_stream": (threads, 1), "one_thread_less": (max(1, threads - 1), None)}
+    models = [("ViT-B-32", p) for p in _precisions("cpu")] + [("demo", "fp32")]
+    out = {}
+    for name, precision in models:
+        spec = ModelSpec(name=name, pretrained=None, device="cpu", precision=precision)
+        encoder = load_encoder(spec)
+        times: dict[str, list[float]] = {v: [] for v in variants}
+        for _ in range(repeats):
+            for variant, (n, streams) in variants.items():
+                setup = WorkerSetup(model=spec, options=GroundOptions(fps=2, model_streams=streams), threads=n)
+                t0 = time.perf_counter()
+                outcomes = list(Embedder(encoder, setup, None, 1, 600.0).run(videos))
+                assert all(o.error is None for o in outcomes), [o.error for o in outcomes]
+                times[variant].append(round(time.perf_counter() - t0, 2))
+        best = {v: min(t) for v, t in times.items()}
+        key = f"{name}_{precision}"
+        out[key] = {"threads": {v: variants[v][0] for v in variants}, "seconds": times,
+                    "speedup_over_one_thread_less": round(best["one_thread_less"] / best["default"], 2),
+                    "speedup_over_one_stream": round(best["one_stream"] / best["default"], 2)}
+        print(f"batch {key}: {out[key]}", file=sys.stderr)
+    return out
 
 
 def memory(work: Path, quick: bool) -> dict:
@@ -376,24 +447,32 @@ def _iou(a, b) -> float:
     return inter / (max(a[1], b[1]) - min(a[0], b[0]))
 
 
+def _values(text: str) -> tuple[int | None, ...]:
+    return tuple(None if v == "default" else int(v) for v in text.split(","))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--parts", default="overhead,refine,memory,naive,skip")
+    parser.add_argument("--parts", default="overhead,refine,memory,naive,skip,batch")
     parser.add_argument("--work", type=Path, default=ROOT / "bench_out")
     parser.add_argument("--quick", action="store_true", help="small sizes, to check the script runs")
     parser.add_argument("--repeats", type=int, default=3, help="overhead: (match, model) pairs per video")
     parser.add_argument("--device", default="cpu", help="overhead, throughput: cpu, cuda or cuda:N")
     parser.add_argument("--videos", default=None, help="overhead: only these (comma-separated names)")
+    parser.add_argument("--precisions", default=None, help="overhead: only these, e.g. bf16 (default: fp32 and auto's)")
     parser.add_argument("--decode-workers", default="default",
+                        help="overhead: comma-separated values to compare, e.g. 1,2 ('default': the default)")
+    parser.add_argument("--model-streams", default="default",
                         help="overhead: comma-separated values to compare, e.g. 1,2 ('default': the default)")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
-    workers = tuple(None if w == "default" else int(w) for w in args.decode_workers.split(","))
+    variants = tuple(itertools.product(_values(args.decode_workers), _values(args.model_streams)))
     parts = {"overhead": functools.partial(overhead, repeats=args.repeats, device=args.device,
-                                           decode_workers=workers,
-                                           videos=None if args.videos is None else tuple(args.videos.split(","))),
+                                           variants=variants,
+                                           videos=None if args.videos is None else tuple(args.videos.split(",")),
+                                           precisions=None if args.precisions is None else tuple(args.precisions.split(","))),
              "throughput": functools.partial(throughput, device=args.device), "refine": refine,
-             "agreement": agreement, "memory": memory, "naive": naive, "skip": skip}
+             "agreement": agreement, "memory": memory, "naive": naive, "skip": skip, "batch": batch}
     results = {name: parts[name](args.work, args.quick) for name in args.parts.split(",")}
     print(json.dumps(results, indent=2))
 

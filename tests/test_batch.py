@@ -462,3 +462,14 @@ def test_a_refine_pass_stuck_past_timeout_keeps_the_first_pass_answer(
     assert result.exit_code == 0, result.output
     assert "longer than --timeout 3 s" in result.stderr
     assert _lines(result.stdout) == expected
+
+
+def test_default_threads_are_a_share_of_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(batch.os, "cpu_count", lambda: 2)
+    assert batch.default_threads(1) == 2  # its decoders share them: two model streams
+    assert batch.default_threads(2) == 1
+    assert batch.default_threads(4) == 1
+    monkeypatch.setattr(batch.os, "cpu_count", lambda: 16)
+    assert batch.default_threads(3) == 5
+    monkeypatch.setattr(batch.os, "cpu_count", lambda: None)
+    assert batch.default_threads(1) == 1

@@ -201,6 +201,22 @@ def test_bad_decode_workers_is_a_usage_error(match, video: Path, value: str) -> 
     assert result.exit_code == 2 and f"--decode-workers must be 1..32, got {value}" in result.stderr
 
 
+@pytest.mark.parametrize("value", ["0", "17"])
+def test_bad_model_streams_is_a_usage_error(match, video: Path, value: str) -> None:
+    result = match(video, "-t", "x", "--model-streams", value)
+    assert result.exit_code == 2 and f"--model-streams must be 1..16, got {value}" in result.stderr
+
+
+def test_model_streams_give_the_same_answer(match, video: Path) -> None:
+    def answer(streams: str) -> dict:
+        result = match(video, "-t", "a red circle", "--model-streams", streams, "--no-cache")
+        return json.loads(result.stdout)
+
+    one, three = answer("1"), answer("3")
+    assert (one["start_frame"], one["end_frame"]) == (three["start_frame"], three["end_frame"])
+    assert one["score"] == pytest.approx(three["score"], abs=1e-5)
+
+
 @pytest.mark.parametrize(("precision", "needle"), [("fp8", "unknown precision 'fp8'"), ("fp16", "needs a GPU")])
 def test_bad_precision_is_a_usage_error(match, video: Path, precision: str, needle: str) -> None:
     result = match(video, "-t", "x", "--precision", precision)

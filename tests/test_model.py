@@ -215,3 +215,47 @@ def test_bf16_embeddings_are_close_to_fp32() -> None:
         assert b.dtype == np.float32
         np.testing.assert_allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-5)
         assert np.min(np.sum(a * b, axis=1)) > 0.99  # cosine between the two precisions
+
+
+def test_default_streams_follow_torch_threads(tiny, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    assert tiny.default_streams() == 2
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    assert tiny.default_streams() == 1
+
+
+def test_streams_give_each_thread_its_share_and_restore_torch(tiny) -> None:
+    import threading
+
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(4)
+    try:
+        seen = []
+        with tiny.streams(2) as setup:
+            assert setup is not None
+
+            def run() -> None:
+                setup()
+                seen.append(torch.get_num_threads())
+                tiny.encode_frames(np.zeros((2, 32, 57, 3), np.uint8))
+
+            threads = [threading.Thread(target=run) for _ in range(2)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        assert seen == [2, 2]
+        assert torch.get_num_threads() == 4
+        later = []  # a thread started afterwards reads torch's process-wide count
+        thread = threading.Thread(target=lambda: later.append(torch.get_num_threads()))
+        thread.start()
+        thread.join()
+        assert later == [4]
+        with tiny.streams(1) as setup:
+            assert setup is None
+    finally:
+        torch.set_num_threads(before)

@@ -251,6 +251,17 @@ def test_frames_validate_shapes_and_print_no_data() -> None:
     assert DECODERS == ("pyav", "decord")
 
 
+def test_frames_split_into_consecutive_views() -> None:
+    pixels = np.arange(7 * 2 * 2 * 3, dtype=np.uint8).reshape(7, 2, 2, 3)
+    frames = Frames(pixels, np.arange(7.0), np.arange(7, dtype=np.int64) + 10)
+    pieces = frames.split(3)
+    assert [len(p) for p in pieces] == [3, 3, 1]
+    np.testing.assert_array_equal(np.concatenate([p.indices for p in pieces]), frames.indices)
+    np.testing.assert_array_equal(np.concatenate([p.times_s for p in pieces]), frames.times_s)
+    assert all(np.shares_memory(p.pixels, frames.pixels) for p in pieces)
+    assert [len(p) for p in frames.split(7)] == [7] and [len(p) for p in frames.split(100)] == [7]
+
+
 # ---------------------------------------------------------------------------------------------
 # Variable frame rate
 

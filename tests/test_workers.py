@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from clipground.workers import Overdue, background
+from clipground.workers import Overdue, background, mapped
 
 
 def test_one_source_keeps_its_order() -> None:
@@ -40,15 +40,16 @@ def test_an_error_in_one_source_is_raised_and_stops_the_others() -> None:
     assert stopped.wait(5)  # the endless source was closed, not left running
 
 
+def counting(n: int, made: list[int]) -> Iterator[int]:
+    """0..n-1, each noted in `made` as it is taken."""
+    for i in range(n):
+        made.append(i)
+        yield i
+
+
 def test_no_more_than_depth_items_are_made_ahead() -> None:
-    made = []
-
-    def counting() -> Iterator[int]:
-        for i in range(100):
-            made.append(i)
-            yield i
-
-    items = background([counting()], depth=2)
+    made: list[int] = []
+    items = background([counting(100, made)], depth=2)
     assert next(items) == 0
     time.sleep(0.3)
     assert len(made) <= 4  # the one taken, `depth` waiting, one blocked on the full buffer
@@ -65,3 +66,51 @@ def test_past_the_deadline_waiting_raises_overdue() -> None:
 
     with pytest.raises(Overdue):
         list(background([slow()], deadline=time.monotonic() + 0.3))
+
+
+def test_mapped_gives_every_result_with_its_item() -> None:
+    for threads in (1, 2, 3):
+        pairs = list(mapped(lambda x: x * x, iter(range(50)), threads))
+        assert sorted(pairs) == [(x, x * x) for x in range(50)]
+
+
+def test_mapped_in_one_thread_keeps_order_in_the_callers_thread() -> None:
+    caller = threading.get_ident()
+    seen = list(mapped(lambda x: (x, threading.get_ident()), iter(range(10)), 1, setup=pytest.fail))
+    assert [item for item, _ in seen] == list(range(10))
+    assert {ident for _, (_, ident) in seen} == {caller}
+
+
+def test_mapped_runs_setup_in_each_thread_and_works_at_once() -> None:
+    local = threading.local()
+    both = threading.Barrier(2, timeout=5)  # passes only if two items run at the same time
+
+    def setup() -> None:
+        local.ready = True
+
+    def work(x: int) -> int:
+        assert getattr(local, "ready", False)
+        if x < 2:
+            both.wait()
+        return x
+
+    assert sorted(x for x, _ in mapped(work, iter(range(6)), 2, setup)) == list(range(6))
+
+
+def test_mapped_takes_no_more_items_than_threads_ahead() -> None:
+    taken: list[int] = []
+    for done, _ in enumerate(mapped(lambda x: x, counting(20, taken), 3), start=1):
+        assert len(taken) <= done + 3
+
+
+def test_mapped_raises_the_first_error_and_stops_taking_items() -> None:
+    taken: list[int] = []
+
+    def work(x: int) -> int:
+        if x == 5:
+            raise ValueError("bad chunk")
+        return x
+
+    with pytest.raises(ValueError, match="bad chunk"):
+        list(mapped(work, counting(100, taken), 2))
+    assert len(taken) < 10

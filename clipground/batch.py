@@ -372,8 +372,8 @@ def default_threads(workers: int) -> int:
 
     The worker's decoders share them: its model runs as two streams (`Encoder.default_streams`)
     where it has two threads or more, so no OpenMP team spins while a decoder holds a core. On 2
-    cores, one worker embedding 1080p video with ViT-B-32 took 24.7-24.9 s with 2 threads against
-    44.9-46.5 s with 1 (`python scripts/bench_pipeline.py --parts batch`).
+    cores, one worker embedding 1080p video with ViT-B-32 took 19.6-21.1 s with 2 threads against
+    33.3-33.8 s with 1 (`python scripts/bench_pipeline.py --parts batch`).
     """
     return max(1, (os.cpu_count() or 1) // max(1, workers))
 

@@ -179,9 +179,8 @@ def _embedded(
     into pieces that `model_streams` threads embed at once (each with its share of torch's threads:
     one OpenMP team across all the cores stalls whenever a decoder takes one of them)."""
     streams = model_streams(encoder, options)
-    if streams > 1:  # a chunk split among the streams: the last ones end together
-        size = math.ceil(options.batch_size / streams)
-        chunks = (piece for frames in chunks for piece in frames.split(size))
+    if streams > 1:  # each chunk split evenly among the streams (a short one too)
+        chunks = (p for frames in chunks for p in frames.split(math.ceil(len(frames) / streams)))
     share = getattr(encoder, "streams", None)
     with share(streams) if share is not None else contextlib.nullcontext() as setup:
         yield from mapped(lambda f: encoder.encode_frames(f.pixels), chunks, streams, setup)

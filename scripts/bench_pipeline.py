@@ -306,7 +306,7 @@ def batch(work: Path, quick: bool, repeats: int = 2) -> dict:
     from clipground.batch import Embedder, WorkerSetup, default_threads
 
     source = _bench_video(work, "1min_1920x1080", 60, (1920, 1080), quick)
-    folder = work / "batch_videos"
+    folder = work / f"batch_{source.stem}"
     folder.mkdir(exist_ok=True)
     videos = []
     for k in range(3):

@@ -91,3 +91,18 @@ def test_model_streams_default_and_bounds() -> None:
     for bad in (0, -1, MAX_MODEL_STREAMS + 1):
         with pytest.raises(UsageError, match="--model-streams"):
             GroundOptions(model_streams=bad)
+
+
+def test_a_short_chunk_is_split_among_the_streams_too(make_video_at: Callable[..., Path]) -> None:
+    sizes = []
+
+    class Recording(ColourEncoder):
+        def encode_frames(self, pixels: np.ndarray) -> np.ndarray:
+            sizes.append(len(pixels))
+            return super().encode_frames(pixels)
+
+    frames = [np.full((32, 48, 3), 9 * i, np.uint8) for i in range(25)]
+    path = make_video_at("streams_short.mp4", frames, fps=5)
+    embedded = embed_video(path, Recording(), GroundOptions(fps=2, batch_size=32, model_streams=2))
+    assert len(embedded.indices) == 10  # one chunk of 10 frames, far under --batch-size
+    assert sorted(sizes) == [5, 5]  # both streams get half, not one stream all of it

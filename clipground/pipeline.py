@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import os
@@ -166,10 +165,8 @@ def decode_workers(options: GroundOptions, sharing: int = 1) -> int:
 def model_streams(encoder: Encoder, options: GroundOptions) -> int:
     """How many chunks the model embeds at once: `options.model_streams`, else the encoder's
     default (`Encoder.default_streams`: two on a CPU with two cores or more, one on a GPU)."""
-    if options.model_streams is not None:
-        return options.model_streams
-    default = getattr(encoder, "default_streams", None)  # an encoder without torch has one
-    return int(default()) if default is not None else 1
+    requested = options.model_streams
+    return requested if requested is not None else encoder.default_streams()
 
 
 def _embedded(
@@ -181,8 +178,7 @@ def _embedded(
     streams = model_streams(encoder, options)
     if streams > 1:  # each chunk split evenly among the streams (a short one too)
         chunks = (p for frames in chunks for p in frames.split(math.ceil(len(frames) / streams)))
-    share = getattr(encoder, "streams", None)
-    with share(streams) if share is not None else contextlib.nullcontext() as setup:
+    with encoder.streams(streams) as setup:
         yield from mapped(lambda f: encoder.encode_frames(f.pixels), chunks, streams, setup)
 
 

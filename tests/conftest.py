@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -147,6 +148,18 @@ def make_video_at(video_dir: Path) -> Callable[..., Path]:
         return make_video(video_dir / name, frames, **kwargs)
 
     return make
+
+
+def torch_threads() -> int:
+    """Torch's process-wide thread count, as a thread started now reads it (the calling thread
+    keeps its own once set)."""
+    import torch
+
+    seen = []
+    thread = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+    thread.start()
+    thread.join()
+    return seen[0]
 
 
 def real_videos_dir() -> Path:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+import contextlib
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -36,6 +37,13 @@ class ColourEncoder:
 
     def count_tokens(self, text: str) -> int:
         return len(text.split()) + 2
+
+    def default_streams(self) -> int:
+        return 1
+
+    @contextlib.contextmanager
+    def streams(self, count: int) -> Iterator[None]:
+        yield None  # no torch threads to share
 
 
 def _unit(v: np.ndarray) -> np.ndarray:

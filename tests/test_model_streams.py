@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import torch_threads
 from fakes import ColourEncoder
 
 from clipground.errors import UsageError
@@ -15,17 +15,6 @@ from clipground.model import ModelSpec, load_encoder
 from clipground.pipeline import MAX_MODEL_STREAMS, GroundOptions, embed_video, ground, model_streams
 
 TINY = Path(__file__).parent / "data" / "tiny_clip"
-
-
-def torch_threads() -> int:
-    """Torch's process-wide thread count, as a thread started now reads it."""
-    import torch
-
-    seen = []
-    thread = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
-    thread.start()
-    thread.join()
-    return seen[0]
 
 
 @pytest.fixture(scope="module")

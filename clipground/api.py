@@ -25,7 +25,7 @@ class MatchRequest:
     """One video and one query, given as sentences or as a transcript span."""
 
     video: str
-    text: tuple[str, ...] = ()  # the query's sentences, in order
+    text: str | tuple[str, ...] = ()  # one sentence, or the query's sentences in order
     transcript: str | None = None  # a transcript file instead of `text`
     span: str | None = None  # "I:J" sentences of the transcript; None = all of it
     options: GroundOptions = field(default_factory=GroundOptions)

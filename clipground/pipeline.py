@@ -16,7 +16,7 @@ from clipground import search
 from clipground.errors import UsageError, VideoError
 from clipground.model import Encoder
 from clipground.results import Grounding, Moment
-from clipground.text import chunk_text, clean_query
+from clipground.text import as_sentences, chunk_text, clean_query
 from clipground.video import DECODERS, DecodeSummary, Frames, FrameSampler
 from clipground.workers import Overdue, background, mapped
 
@@ -200,10 +200,11 @@ def _expected_samples(sampler: FrameSampler, fps: float) -> int | None:
     return None if not duration else max(1, math.ceil(duration * fps))
 
 
-def encode_query(encoder: Encoder, sentences: Sequence[str]) -> np.ndarray:
-    """Embed each sentence (K, D); a sentence longer than the context is chunked and averaged."""
+def encode_query(encoder: Encoder, sentences: str | Sequence[str]) -> np.ndarray:
+    """Embed each sentence (K, D; a string is one sentence); a sentence longer than the context is
+    chunked and averaged."""
     rows = []
-    for sentence in sentences:
+    for sentence in as_sentences(sentences):
         chunks = chunk_text(sentence, encoder.context_length, encoder.count_tokens)
         if len(chunks) > 1:
             log.warning(
@@ -227,7 +228,7 @@ def ground(
     progress: Progress | None = None,
 ) -> Grounding:
     """Find where `query` (one sentence or an ordered span of sentences) happens in `video`."""
-    sentences = clean_query([query] if isinstance(query, str) else list(query))
+    sentences = clean_query(query)
     text = encode_query(encoder, sentences)
     embedded = embed_video(video, encoder, options, progress)
     return ground_and_refine(embedded, sentences, text, encoder, options)
@@ -235,19 +236,24 @@ def ground(
 
 def ground_queries(
     video: str | Path,
-    queries: Sequence[Sequence[str]],
+    queries: Sequence[str | Sequence[str]],
     encoder: Encoder,
     options: GroundOptions = GroundOptions(),
     progress: Progress | None = None,
 ) -> list[Grounding]:
-    """Ground several queries in one video, decoding and embedding it once."""
-    cleaned = [clean_query(list(q)) for q in queries]
+    """Ground several queries (each one sentence or an ordered span of them) in one video, decoding
+    and embedding it once."""
+    cleaned = [clean_query(q) for q in as_sentences(queries)]
     embedded = embed_video(video, encoder, options, progress)
     return [ground_and_refine(embedded, q, encode_query(encoder, q), encoder, options) for q in cleaned]
 
 
 def ground_and_refine(
-    embedded: VideoEmbedding, sentences: Sequence[str], text: np.ndarray, encoder: Encoder, options: GroundOptions
+    embedded: VideoEmbedding,
+    sentences: str | Sequence[str],
+    text: np.ndarray,
+    encoder: Encoder,
+    options: GroundOptions,
 ) -> Grounding:
     """Search an embedded video, then refine the boundaries where `wants_refinement` says so.
 
@@ -266,9 +272,15 @@ def ground_and_refine(
 
 
 def ground_embedded(
-    embedded: VideoEmbedding, sentences: Sequence[str], text: np.ndarray, options: GroundOptions
+    embedded: VideoEmbedding, sentences: str | Sequence[str], text: np.ndarray, options: GroundOptions
 ) -> Grounding:
-    """Search an already embedded video for the query embeddings `text` (K, D)."""
+    """Search an already embedded video for the query embeddings `text` (K, D) of `sentences`."""
+    sentences = as_sentences(sentences)
+    if np.ndim(text) != 2 or len(text) != len(sentences):
+        raise UsageError(
+            f"query embeddings of shape {np.shape(text)} for {len(sentences)} sentence(s): "
+            "embed the same sentences with encode_query"
+        )
     min_len, max_len = _lengths_in_samples(embedded, options)
     if options.span_mode == "ordered" and len(sentences) > 1:
         windows, parts = _ordered(embedded.embeddings, text, min_len, max_len, options)

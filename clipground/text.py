@@ -24,9 +24,14 @@ class Cue:
     end_s: float | None = None
 
 
-def clean_query(sentences: Sequence[str]) -> list[str]:
-    """Strip sentences; refuse an empty query or an empty/whitespace sentence."""
-    cleaned = [" ".join(s.split()) for s in sentences]
+def as_sentences(query: str | Sequence[str]) -> list[str]:
+    """A query's sentences: a string is one sentence, never a sequence of one-letter ones."""
+    return [query] if isinstance(query, str) else list(query)
+
+
+def clean_query(sentences: str | Sequence[str]) -> list[str]:
+    """Strip sentences (a string is one); refuse an empty query or an empty/whitespace sentence."""
+    cleaned = [" ".join(s.split()) for s in as_sentences(sentences)]
     if not cleaned:
         raise UsageError("no query text: pass --text \"...\" (repeatable) or --transcript FILE")
     for i, s in enumerate(cleaned):

@@ -17,6 +17,12 @@ def test_clean_query_normalises_whitespace() -> None:
     assert clean_query(["  a  red\tcircle "]) == ["a red circle"]
 
 
+def test_clean_query_takes_a_string_as_one_sentence() -> None:
+    assert clean_query("  a  red circle ") == ["a red circle"]
+    with pytest.raises(UsageError):
+        clean_query("   ")
+
+
 @pytest.mark.parametrize("query", [[], [""], ["   "], ["ok", " \n "]])
 def test_clean_query_refuses_empty(query: list[str]) -> None:
     with pytest.raises(UsageError):

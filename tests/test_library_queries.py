@@ -1,0 +1,65 @@
+"""The library's query arguments: a string is one sentence, never a span of one-letter sentences."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from clipground import pipeline
+from clipground.api import MatchRequest, match
+from clipground.errors import UsageError
+from clipground.pipeline import GroundOptions
+from conftest import make_video
+from fakes import ColourEncoder
+
+OPTIONS = GroundOptions(fps=5, refine=False, top_k=1)
+
+
+@pytest.fixture(scope="module")
+def red_then_blue(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """6 s at 10 fps: black, red (frames 10-29), black, blue (frames 40-59)."""
+    colours = [(0, 0, 0)] * 10 + [(200, 0, 0)] * 20 + [(0, 0, 0)] * 10 + [(0, 0, 200)] * 20
+    frames = [np.full((32, 48, 3), c, np.uint8) for c in colours]
+    return make_video(tmp_path_factory.mktemp("queries") / "red_blue.mp4", frames, fps=10)
+
+
+def test_encode_query_takes_a_string_as_one_sentence() -> None:
+    encoder = ColourEncoder()
+    one = pipeline.encode_query(encoder, "red")
+    assert one.shape == (1, encoder.embed_dim)
+    np.testing.assert_array_equal(one, pipeline.encode_query(encoder, ["red"]))
+
+
+def test_ground_embedded_takes_a_string_as_one_sentence(red_then_blue: Path) -> None:
+    encoder = ColourEncoder()
+    embedded = pipeline.embed_video(red_then_blue, encoder, OPTIONS)
+    text = pipeline.encode_query(encoder, ["red"])
+    as_string = pipeline.ground_embedded(embedded, "red", text, OPTIONS)
+    assert as_string == pipeline.ground_embedded(embedded, ["red"], text, OPTIONS)
+    assert as_string.query == ("red",) and as_string.sentences == ()
+    assert (as_string.best.start_frame, as_string.best.end_frame) == (10, 29)
+
+
+def test_ground_queries_takes_each_string_as_one_query(red_then_blue: Path) -> None:
+    red, blue = pipeline.ground_queries(red_then_blue, ["red", "blue"], ColourEncoder(), OPTIONS)
+    assert (red.query, blue.query) == (("red",), ("blue",))
+    assert (red.best.start_frame, red.best.end_frame) == (10, 29)
+    assert (blue.best.start_frame, blue.best.end_frame) == (40, 59)
+    (span,) = pipeline.ground_queries(red_then_blue, [["red", "blue"]], ColourEncoder(), OPTIONS)
+    assert span.query == ("red", "blue")
+    assert (span.best.start_frame, span.best.end_frame) == (10, 59)
+
+
+def test_match_request_takes_a_string_as_one_sentence(red_then_blue: Path) -> None:
+    g = match(MatchRequest(str(red_then_blue), text="  red "), ColourEncoder())
+    assert g.query == ("red",) and (g.best.start_frame, g.best.end_frame) == (10, 29)
+
+
+def test_ground_embedded_refuses_embeddings_of_other_sentences(red_then_blue: Path) -> None:
+    encoder = ColourEncoder()
+    embedded = pipeline.embed_video(red_then_blue, encoder, OPTIONS)
+    with pytest.raises(UsageError, match="2 sentence"):
+        text = pipeline.encode_query(encoder, "red")
+        pipeline.ground_embedded(embedded, ["red", "blue"], text, OPTIONS)

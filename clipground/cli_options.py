@@ -22,7 +22,7 @@ MaxLen = Annotated[Optional[float], typer.Option(help="Longest window (the cap),
 MaxFraction = Annotated[
     float, typer.Option(help="Without --max-len, the cap as a fraction of the video (1 = no cap).")
 ]
-Objective = Annotated[str, typer.Option(help="Window score: contrast or mean.")]
+Objective = Annotated[str, typer.Option(help="Window score: balanced, contrast or mean.")]
 Method = Annotated[str, typer.Option(help="Search: auto, exact, multiscale or brute.")]
 SpanMode = Annotated[str, typer.Option(help="Several sentences: ordered or mean.")]
 NmsIou = Annotated[float, typer.Option(help="Temporal IoU that suppresses a lower candidate.")]

@@ -37,7 +37,7 @@ class GroundOptions:
     min_len_s: float | None = None  # shortest window; None = one sample
     max_len_s: float | None = None  # the max-length cap; None = max_fraction of the video
     max_fraction: float = 0.5  # cap when max_len_s is None, as a fraction of the video's duration
-    objective: str = "contrast"  # see search.OBJECTIVES
+    objective: str = "balanced"  # see search.OBJECTIVES
     method: str = "auto"  # "auto" (search.choose_method) or one of search.METHODS
     span_mode: str = "ordered"  # how a multi-sentence span is scored; see SPAN_MODES
     top_k: int = 5  # candidates reported
@@ -287,13 +287,14 @@ def ground_embedded(
     else:
         scores = search.similarity(embedded.embeddings, _unit(text.mean(axis=0)))
         windows, parts = _windows(scores, min_len, max_len, options), []
-    moments = [_moment(embedded, w) for w in windows]
+    unit = _score_unit(embedded, options.objective)
+    moments = [_moment(embedded, w, unit) for w in windows]
     return Grounding(
         video=embedded.video,
         query=tuple(sentences),
         best=moments[0],
         candidates=tuple(moments),
-        sentences=tuple(_moment(embedded, w) for w in parts),
+        sentences=tuple(_moment(embedded, w, unit) for w in parts),
         objective=options.objective,
         span_mode=options.span_mode,
         model=embedded.model,
@@ -404,8 +405,9 @@ def _ordered_alternatives(
     return found
 
 
-def _moment(embedded: VideoEmbedding, window: search.Window) -> Moment:
-    """Map a window over samples to native frames and presentation seconds."""
+def _moment(embedded: VideoEmbedding, window: search.Window, unit: float = 1.0) -> Moment:
+    """Map a window over samples to native frames and presentation seconds; its score times `unit`
+    (see `_score_unit`)."""
     idx, times, summary = embedded.indices, embedded.times_s, embedded.summary
     last = window.end + 1 < len(idx)
     end_frame = int(idx[window.end + 1]) - 1 if last else summary.num_frames - 1
@@ -415,8 +417,20 @@ def _moment(embedded: VideoEmbedding, window: search.Window) -> Moment:
         end_frame=max(end_frame, int(idx[window.end])),
         start_s=float(times[window.start]),
         end_s=max(end_s, float(times[window.end])),
-        score=float(window.score),
+        score=float(window.score) * unit,
     )
+
+
+def _score_unit(embedded: VideoEmbedding, objective: str) -> float:
+    """What puts the search's scores over samples in the units of the refine pass's time-weighted
+    ones: (seconds per sample) ** (1 - BALANCE) for `balanced`, whose size factor the refine pass
+    takes in seconds (see `refine.window_scores`); 1 for the others. Coarse and refined candidates
+    are ranked together, and `search` ranks videos sampled at different rates."""
+    if objective != "balanced":
+        return 1.0
+    n, duration = len(embedded.indices), embedded.summary.duration_s
+    step = duration / n if duration > 0 else 1.0 / embedded.sample_fps
+    return step ** (1.0 - search.BALANCE)
 
 
 REFINE_AUTO_MIN_S = 60.0  # videos at least this long are refined unless --no-refine
@@ -476,7 +490,8 @@ def _sentence_alternatives(
     found = _ordered_alternatives(
         embedded.embeddings, text, min_len, max_len, options, count=SENTENCE_ALTERNATIVES
     )
-    return [[_moment(embedded, w) for w in group] for group in found]
+    unit = _score_unit(embedded, options.objective)
+    return [[_moment(embedded, w, unit) for w in group] for group in found]
 
 
 Refine = Callable[..., Moment | None]  # (moment, query vector, from_s=0, to_s=duration)

@@ -3,8 +3,9 @@
 After a coarse pass, frames near a candidate's boundaries are embedded densely. The merged samples
 are irregular in time, so every sample stands for the time until the next one, and window scores
 are time-weighted: the mean similarity inside a window is the integral of the piecewise-constant
-curve over the window divided by its duration (and likewise outside, for `contrast`). On a regular
-grid this equals the plain per-sample objective.
+curve over the window divided by its duration (and likewise outside, for `contrast` and `balanced`).
+On a regular grid this equals the plain per-sample objective; `balanced`'s size factor is then
+taken in seconds, so its values are those in samples times (seconds per sample) ** (1 - BALANCE).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from clipground.search import BALANCE
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,9 @@ def window_scores(curve: Curve, firsts: np.ndarray, lasts: np.ndarray, objective
         mean_out = (mass[-1] - inside) / rest + offset
         # the whole video has nothing outside: it scores 0, as in search.py
         contrast = np.where(rest > 1e-12, mean_in - mean_out, 0.0)
+        if objective == "balanced":  # times the effective size in seconds, as search.py in samples
+            size = np.maximum(length * rest / (length + rest), 0.0)
+            contrast = contrast * size ** (1.0 - BALANCE)
         return np.where(e >= f, contrast, np.nan)
 
 

@@ -6,18 +6,26 @@ Pure numpy: no I/O, no logging, no clock. For a window of n samples in a sequenc
 - "contrast": the mean inside minus the mean outside. The whole sequence (n = m) has nothing
   outside and scores 0: it says nothing about *where* the text happens, so any window that
   stands out beats it, and it wins only when every allowed window scores below 0.
+- "balanced": contrast times h(n) ** (1 - BALANCE), h(n) = n (m - n) / m, the window's effective
+  size. Contrast's preference for the whole moment over its best few samples comes from the
+  1 / (m - n) of the mean outside, and fades as the video grows (m >> n: contrast ~ the mean
+  inside less a constant, whose best window is the shortest allowed); the factor keeps a
+  preference for size that does not depend on m. BALANCE = 1 is contrast, 0.5 the z-score of a
+  mean shift (the scan statistic), which over-extends onto related neighbours.
 
-Both are S / h(n), with S the window's sum of deviations from the global mean and h concave:
-h(n) = n for mean (up to the constant mean), h(n) = n (m - n) / m for contrast.
+All three are S / h(n) ** p, with S the window's sum of deviations from the global mean and h
+concave (and so h ** p, for 0 < p <= 1): h(n) = n, p = 1 for mean (up to the constant mean);
+h(n) = n (m - n) / m, p = 1 for contrast and p = BALANCE for balanced. The whole sequence scores 0
+under contrast and balanced.
 
 Methods:
 
 - "exact" (default). Mean: Dinkelbach (Newton) iteration on the answer x, each pass one O(m)
   sweep (max over windows of sum(s - x) via a sliding minimum of prefix sums), over lengths
   [L, min(U, 2L - 1)]: by Huang's lemma a longer window splits into two of >= L samples, one at
-  least as good, so the earliest-shortest optimum is that short. Contrast: branch and bound
-  over intervals of lengths; an interval is bounded by Dinkelbach on the chord of h (below h, so
-  the bound is valid), and one of <= _LEAF lengths is enumerated. Both are exact up to
+  least as good, so the earliest-shortest optimum is that short. Contrast and balanced: branch and
+  bound over intervals of lengths; an interval is bounded by Dinkelbach on the chord of h ** p
+  (below it, so the bound is valid), and one of <= _LEAF lengths is enumerated. All are exact up to
   floating-point rounding (scores are compared in units of max|scores|).
 - "brute": every window from prefix sums, in slabs of bounded memory: the reference.
 - "multiscale": coarse-to-fine heuristic. Lengths are split in octaves; each octave is
@@ -63,7 +71,8 @@ __all__ = [
     "similarity",
 ]
 
-OBJECTIVES = ("mean", "contrast")
+OBJECTIVES = ("mean", "contrast", "balanced")
+BALANCE = 0.8  # balanced's exponent: see the module docstring and the README's Accuracy section
 METHODS = ("exact", "brute", "multiscale")
 
 TIE_RTOL = 1e-11  # scores closer than this times max|scores| tie: rounding blurs exact equality
@@ -83,10 +92,11 @@ _REACH = 512  # multiscale: how far (in samples) one polishing move may shift a 
 _JOINT = 2  # multiscale: polished windows then searched jointly in both boundaries
 _JOINT_REACH = 64  # multiscale: the joint search moves each boundary this many steps each way
 _MARGIN = 2  # multiscale: samples each boundary may move per level (each level doubles resolution)
-# choose_method picks multiscale for contrast from here on. scripts/bench_search.py measured,
-# on realistic sequences: at 10^5 samples exact takes ~30 ms and multiscale is only ~3x faster
-# (998/1000 exact hits); at 10^6 exact takes ~1 s and multiscale is ~25x faster (20/20 hits in
-# the bench, 59/60 in a longer run before its one miss was fixed). Below, exactness is cheap.
+# choose_method picks multiscale for contrast and balanced from here on. scripts/bench_search.py
+# measured, on realistic sequences: at 10^5 samples exact takes ~30 ms and multiscale is only ~3x
+# faster (998/1000 exact hits); at 10^6 exact takes ~1 s and multiscale is ~25x faster (20/20 hits
+# in the bench, 59/60 in a longer run before its one miss was fixed). Balanced: 100/100 hits at
+# 10^5 and 10/10 at 10^6 (17x faster). Below, exactness is cheap.
 _AUTO_MIN_SAMPLES = 500_000
 
 FloatArray = NDArray[np.float64]
@@ -133,7 +143,7 @@ def best_window(
     *,
     min_len: int,
     max_len: int | None = None,
-    objective: str = "contrast",
+    objective: str = "balanced",
     method: str = "exact",
 ) -> Window:
     """The best window with min_len <= length <= max_len (None: the whole sequence)."""
@@ -148,7 +158,7 @@ def best_windows(
     *,
     min_len: int,
     max_len: int | None = None,
-    objective: str = "contrast",
+    objective: str = "balanced",
     top_k: int = 5,
     nms_iou: float = 0.3,
     method: str = "exact",
@@ -172,12 +182,12 @@ def best_windows(
 
 
 def choose_method(
-    n_samples: int, *, min_len: int, max_len: int | None = None, objective: str = "contrast"
+    n_samples: int, *, min_len: int, max_len: int | None = None, objective: str = "balanced"
 ) -> str:
     """"multiscale" where the bench measured it >= 99% exact and far faster, else "exact"."""
     _check_choice("objective", objective, OBJECTIVES)
     _lengths(n_samples, min_len, max_len)  # the same errors best_window would raise
-    if objective == "contrast" and n_samples >= _AUTO_MIN_SAMPLES:
+    if objective != "mean" and n_samples >= _AUTO_MIN_SAMPLES:
         return "multiscale"
     return "exact"  # exact mean is O(m); exact contrast below the cut takes well under a second
 
@@ -281,8 +291,16 @@ def _window(problem: _Problem, start: int, length: int) -> Window:
         score = 0.0  # nothing outside: see the module docstring
     else:
         outside = np.concatenate((problem.u[:start], problem.u[start + length :]))
-        score = float(inside.mean() - outside.mean())
+        contrast = float(inside.mean() - outside.mean())
+        score = contrast * _size_factor(problem.objective, length, problem.m)
     return Window(int(start), int(start + length - 1), score * problem.scale)
+
+
+def _size_factor(objective: str, lengths: Any, m: int) -> Any:
+    """What contrast is multiplied by: h(n) ** (1 - BALANCE) for balanced, else 1."""
+    if objective != "balanced":
+        return 1.0
+    return (lengths * (m - lengths) / m) ** (1.0 - BALANCE)
 
 
 def _objective_values(
@@ -296,7 +314,7 @@ def _objective_values(
     rest = m - lengths
     with np.errstate(divide="ignore", invalid="ignore"):
         contrast = inside / lengths - (csum[-1] - inside) / rest
-    return np.where(rest > 0, contrast, 0.0)
+    return np.where(rest > 0, contrast * _size_factor(objective, lengths, m), 0.0)
 
 
 def _compatible(
@@ -495,7 +513,7 @@ def _exact_step(
     lo, hi = problem.min_len, problem.max_len
     if problem.objective == "mean" and not chosen:
         hi = min(hi, 2 * lo - 1)  # Huang: halve a longer window; one half is at least as good
-    if problem.objective == "contrast" and hi == problem.m:
+    if problem.objective != "mean" and hi == problem.m:
         hi -= 1  # the whole sequence is a special case, scored 0
         if not chosen or _compatible(np.array(0), problem.m, chosen, nms_iou):
             search.offer(0.0, (0, problem.m))
@@ -512,7 +530,7 @@ def _offer_pool(search: _Search, pool: IntArray) -> None:
     problem = search.problem
     starts, lengths = pool[:, 0], pool[:, 1]
     ok = _compatible(starts, lengths, search.chosen, search.nms_iou)
-    if problem.objective == "contrast":
+    if problem.objective != "mean":
         ok &= lengths < problem.m  # the whole sequence is scored apart
     if ok.any():
         starts, lengths = starts[ok], lengths[ok]
@@ -575,12 +593,13 @@ def _masked_values(search: _Search, n: int) -> FloatArray:
 
 
 def _denominator(problem: _Problem, n: Any) -> Any:
-    """h(n), for a length or an array of them: objective = (sum of deviations) / h(n).
+    """h(n) ** p, for a length or an array of them: objective = (sum of deviations) / h(n) ** p.
 
-    h is concave in n: n for mean, n * (m - n) / m for contrast (for n < m)."""
+    Concave in n: n for mean, n * (m - n) / m for contrast, that ** BALANCE for balanced (n < m)."""
     if problem.objective == "mean":
         return n * 1.0
-    return n * (problem.m - n) / problem.m
+    h = n * (problem.m - n) / problem.m
+    return h ** BALANCE if problem.objective == "balanced" else h
 
 
 def _interval_bound(search: _Search, a: int, b: int) -> float:
@@ -822,7 +841,7 @@ def _bands(problem: _Problem) -> list[_Band]:
     """Lengths split in octaves, each searched at the coarsest level that still resolves it."""
     bands = [_Band(_band_level(lo), lo, hi, False)
              for lo, hi in _octaves(problem.min_len, problem.max_len)]
-    if problem.objective == "contrast":
+    if problem.objective != "mean":
         # under contrast what lies outside counts as much as what lies inside
         m = problem.m
         outside = _octaves(max(1, m - problem.max_len), min(m - problem.min_len, m // 2))
@@ -999,7 +1018,7 @@ def _run_values(csum: FloatArray, n: int, objective: str) -> FloatArray:
     if n == m:
         return np.zeros(1)  # nothing outside
     # mean in - mean out = inside * (1/n + 1/(m-n)) - total / (m-n)
-    return inside * (1 / n + 1 / (m - n)) - csum[-1] / (m - n)
+    return (inside * (1 / n + 1 / (m - n)) - csum[-1] / (m - n)) * _size_factor(objective, n, m)
 
 
 def _greedy_best(

@@ -22,7 +22,7 @@ from clipground import evaluate  # noqa: E402
 from clipground.model import ModelSpec, load_encoder  # noqa: E402
 from clipground.pipeline import GroundOptions, embed_video, encode_query, ground_embedded  # noqa: E402
 
-CONFIGS = [("mean", "mean"), ("contrast", "mean"), ("mean", "ordered"), ("contrast", "ordered")]
+CONFIGS = [(objective, span_mode) for span_mode in ("mean", "ordered") for objective in ("mean", "contrast", "balanced")]
 
 
 def main() -> None:

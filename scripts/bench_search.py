@@ -191,7 +191,7 @@ def bench_pipeline_top_k(rng: np.random.Generator, sizes: list[int]) -> None:
     print("\n## top-20 (nms_iou 0.3), L = 1, U = m/2: one `ground` search of an m-sample video")
     for m in sizes:
         s = realistic(m, 1, m // 2, rng)
-        for objective in ("contrast", "mean"):
+        for objective in ("balanced", "contrast", "mean"):
             seconds, _ = timed(partial(best_windows, s, min_len=1, max_len=m // 2,
                                        objective=objective, top_k=20, nms_iou=0.3), 5)
             print(f"   m={m} {objective:>8}: {seconds * 1e3:7.1f}ms")
@@ -201,7 +201,7 @@ def bench_choice(sizes: list[int]) -> None:
     print("\n## choose_method(m, min_len=m/1000, objective)")
     for m in sizes:
         picks = [f"{objective}: {choose_method(m, min_len=m // 1000, objective=objective)}"
-                 for objective in ("contrast", "mean")]
+                 for objective in ("balanced", "contrast", "mean")]
         print(f"   m={m}: " + "; ".join(picks))
 
 
@@ -219,9 +219,10 @@ def main() -> None:
     bench_contrast(rng, [10**4, big], count=3 if args.quick else 10)
     bench_top_k(rng, big)
     bench_pipeline_top_k(rng, [600, 3600] if args.quick else [600, 3600, 7200])
-    bench_hit_rate(rng, big, 50 if args.quick else 1000, "contrast")
-    if not args.quick:
-        bench_hit_rate(rng, 10**6, 20, "contrast")
+    for objective in ("contrast", "balanced"):
+        bench_hit_rate(rng, big, 50 if args.quick else (1000 if objective == "contrast" else 100), objective)
+        if not args.quick:
+            bench_hit_rate(rng, 10**6, 20 if objective == "contrast" else 10, objective)
     bench_hit_rate(rng, 10**4, 20 if args.quick else 200, "mean")
     bench_choice([10**4, 10**5, 10**6])
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())

@@ -55,6 +55,14 @@ def test_match_prints_the_documented_json(match, video: Path) -> None:
         (c["score"] for c in record["candidates"]), reverse=True
     )
     assert result.stderr == ""
+    assert record["objective"] == "balanced"
+
+
+@pytest.mark.parametrize("objective", ["balanced", "contrast", "mean"])
+def test_every_objective_is_a_choice(match, video: Path, objective: str) -> None:
+    result = match(video, "--text", "a red circle", "--objective", objective)
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["objective"] == objective
 
 
 def test_jsonl_is_one_line_and_table_is_for_people(match, video: Path) -> None:

@@ -14,15 +14,19 @@ from conftest import make_video
 from fakes import ColourEncoder
 
 
-@pytest.mark.parametrize("objective", ["mean", "contrast"])
+@pytest.mark.parametrize("objective", search.OBJECTIVES)
 def test_regular_grid_equals_the_per_sample_objective(objective: str) -> None:
     values = np.random.default_rng(1).normal(size=40)
-    curve = Curve(np.arange(40.0) * 0.5, 20.0, values)
+    step = 0.5  # seconds per sample: balanced's size factor is in seconds here, in samples there
+    curve = Curve(np.arange(40.0) * step, 20.0, values)
     best = search.best_window(values, min_len=3, max_len=40, objective=objective, method="brute")
     scores = window_scores(curve, np.arange(40), np.arange(40), objective)
     lengths = np.arange(40)[None, :] - np.arange(40)[:, None] + 1
     scores[lengths < 3] = np.nan
-    assert np.nanmax(scores) == pytest.approx(best.score, abs=1e-9)
+    unit = step ** (1 - search.BALANCE) if objective == "balanced" else 1.0
+    assert np.nanmax(scores) == pytest.approx(best.score * unit, abs=1e-9)
+    first, last = np.unravel_index(int(np.nanargmax(scores)), scores.shape)
+    assert (first, last) == (best.start, best.end)
 
 
 def test_weights_follow_time_not_sample_count() -> None:
@@ -69,10 +73,15 @@ def test_two_pass_is_frame_accurate_with_far_fewer_frames(red_segment: Path) -> 
     assert fine.frames_embedded <= 20 + 2 * (4 * 25 + 1)
 
 
-def test_two_pass_agrees_with_dense(red_segment: Path) -> None:
-    dense = ground(red_segment, "red", ColourEncoder(), GroundOptions(fps=25, refine=False))
-    fine = ground(red_segment, "red", ColourEncoder(), GroundOptions(fps=1, refine=True))
-    assert (dense.best.start_frame, dense.best.end_frame) == (fine.best.start_frame, fine.best.end_frame)
+@pytest.mark.parametrize("objective", search.OBJECTIVES)
+def test_two_pass_agrees_with_dense(red_segment: Path, objective: str) -> None:
+    dense = ground(red_segment, "red", ColourEncoder(), GroundOptions(25, refine=False, objective=objective))
+    fine = ground(red_segment, "red", ColourEncoder(), GroundOptions(1, refine=True, objective=objective))
+    if objective != "mean":  # mean's best window is a sliver anywhere in the segment
+        assert (dense.best.start_frame, dense.best.end_frame) == (fine.best.start_frame, fine.best.end_frame)
+    # scores in the same units, whatever the rate and whether refined: candidates of both kinds
+    # are ranked together (balanced's size factor is taken in seconds)
+    assert fine.best.score == pytest.approx(dense.best.score, rel=1e-6)
 
 
 def test_auto_refines_only_long_videos(red_segment: Path) -> None:

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from clipground import search
 from clipground.errors import UsageError
 from clipground.search import (
+    BALANCE,
     METHODS,
     OBJECTIVES,
     Window,
@@ -76,7 +77,13 @@ def _direct_score(s: np.ndarray, start: int, end: int, objective: str) -> float:
     if objective == "mean":
         return float(inside.mean())
     outside = np.concatenate((s[:start], s[end + 1 :]))
-    return float(inside.mean() - outside.mean()) if outside.size else 0.0
+    if not outside.size:
+        return 0.0
+    contrast = float(inside.mean() - outside.mean())
+    if objective == "contrast":
+        return contrast
+    size = inside.size * outside.size / s.size  # balanced: times the effective size ** (1 - p)
+    return contrast * size ** (1 - BALANCE)
 
 
 def _iou(a: Window, b: Window) -> float:
@@ -173,7 +180,25 @@ def test_max_len_beyond_the_sequence_is_clamped_and_none_means_all():
 
 def test_max_len_caps_the_window():
     s = np.array([0.0, 1.0, 1.0, 1.0, 1.0, 0.0])
-    assert best_window(s, min_len=1, max_len=2) == Window(1, 2, 1.0 - 2 / 4)
+    assert best_window(s, min_len=1, max_len=2, objective="contrast") == Window(1, 2, 1.0 - 2 / 4)
+    size = 2 * 4 / 6  # balanced (the default): contrast times (n (m - n) / m) ** (1 - BALANCE)
+    balanced = (1.0 - 2 / 4) * size ** (1 - BALANCE)
+    assert best_window(s, min_len=1, max_len=2) == Window(1, 2, balanced)
+
+
+def test_balanced_prefers_the_whole_moment_where_contrast_drifts_to_a_sliver():
+    # a long sequence with one planted moment and noise: outside a long video one moment barely
+    # moves the mean, so contrast takes the moment's best couple of samples; balanced takes it whole
+    rng = np.random.default_rng(3)
+    s = rng.normal(0.0, 0.03, 14_400)
+    s[4800:4872] += 0.2
+    contrast = best_window(s, min_len=2, max_len=7200, objective="contrast")
+    assert contrast.length <= 4 and 4800 <= contrast.start <= 4871
+    assert best_window(s, min_len=2, max_len=7200) == best_window(
+        s, min_len=2, max_len=7200, objective="balanced", method="brute"
+    )
+    found = best_window(s, min_len=2, max_len=7200)
+    assert (found.start, found.end) == (4800, 4871)
 
 
 def test_scale_and_offset_do_not_change_the_window():
@@ -281,7 +306,8 @@ def test_multiscale_finds_the_optimum_of_realistic_sequences():
 def test_choose_method_keeps_exact_where_multiscale_is_not_proven():
     assert choose_method(10**6, min_len=1000, objective="mean") == "exact"  # exact is O(m)
     assert choose_method(10**5, min_len=100, max_len=25_000) == "exact"  # ~0.1 s exactly
-    assert choose_method(10**6, min_len=1000) == "multiscale"  # ~1 s exactly, ~25x faster
+    assert choose_method(10**6, min_len=1000) == "multiscale"  # ~1 s exactly, ~17x faster
+    assert choose_method(10**6, min_len=1000, objective="contrast") == "multiscale"  # ~25x
     with pytest.raises(UsageError, match="min_len=20"):
         choose_method(10, min_len=20)
 

@@ -308,34 +308,19 @@ def ground_embedded(
     )
 
 
-CANDIDATE_POOL = 4  # windows searched per candidate reported, before dropping nested ones
-NESTED = 0.5  # a window sharing more than this fraction of the shorter one is not a new moment
-
-
 def _windows(
     scores: np.ndarray, min_len: int, max_len: int | None, options: GroundOptions
 ) -> list[search.Window]:
-    """Top-k by temporal NMS, minus windows mostly inside (or around) a better one."""
-    pool = search.best_windows(
+    """Top-k by temporal NMS (which also drops windows mostly inside, or around, a better one)."""
+    return search.best_windows(
         scores,
         min_len=min_len,
         max_len=max_len,
         objective=options.objective,
-        top_k=options.top_k * CANDIDATE_POOL if options.top_k > 1 else 1,
+        top_k=options.top_k,
         nms_iou=options.nms_iou,
         method=_method(options, len(scores), min_len, max_len),
     )
-    kept: list[search.Window] = []
-    for w in pool:
-        if len(kept) < options.top_k and all(_shared(w, k) <= NESTED for k in kept):
-            kept.append(w)
-    return kept
-
-
-def _shared(a: search.Window, b: search.Window) -> float:
-    """Overlap of two windows as a fraction of the shorter one."""
-    inter = min(a.end, b.end) - max(a.start, b.start) + 1
-    return max(0, inter) / min(a.length, b.length)
 
 
 def _method(options: GroundOptions, n: int, min_len: int, max_len: int | None) -> str:

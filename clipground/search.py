@@ -41,8 +41,10 @@ Methods:
 Ties: scores within TIE_RTOL * max|scores| tie; the earliest start wins, then the shortest.
 Top-k is greedy NMS with the same rule at every step: the next window is the best among those
 whose temporal IoU (inclusive sample counts) with each window already chosen is <= nms_iou,
-and that are not one of them. With method="exact" every step is exact: NMS enters the bounds
-through a range-minimum table over the starts it allows; "brute" does the same by enumeration.
+and that share at most NESTED of the shorter window with each (so neither lies mostly inside
+the other: a short window inside a long one has a small IoU, but it is not another moment).
+With method="exact" every step is exact: NMS enters the bounds through a range-minimum table
+over the starts it allows; "brute" does the same by enumeration.
 """
 
 from __future__ import annotations
@@ -73,6 +75,7 @@ __all__ = [
 
 OBJECTIVES = ("mean", "contrast", "balanced")
 BALANCE = 0.8  # balanced's exponent: see the module docstring and the README's Accuracy section
+NESTED = 0.5  # NMS also suppresses a window sharing more than this of the shorter with a chosen one
 METHODS = ("exact", "brute", "multiscale")
 
 TIE_RTOL = 1e-11  # scores closer than this times max|scores| tie: rounding blurs exact equality
@@ -320,7 +323,8 @@ def _objective_values(
 def _compatible(
     starts: IntArray, lengths: IntArray | int, chosen: list[Pick], nms_iou: float
 ) -> NDArray[np.bool_]:
-    """Which windows may join `chosen`: IoU <= nms_iou with each, and not equal to any.
+    """Which windows may join `chosen`: with each, IoU <= nms_iou and at most NESTED of the
+    shorter window shared (so not equal either).
 
     For a few windows, all chosen ones at once: the search asks this thousands of times about
     one window or a handful, where numpy's cost per call is what counts; for many, one chosen
@@ -333,7 +337,8 @@ def _compatible(
     starts, lengths = np.asarray(starts)[..., None], np.asarray(lengths)[..., None]
     inter = np.maximum(np.minimum(starts + lengths, start + length) - np.maximum(starts, start), 0)
     union = lengths + length - inter
-    return ((inter <= nms_iou * union) & (inter < union)).all(axis=-1)
+    nested = inter > NESTED * np.minimum(lengths, length)
+    return ((inter <= nms_iou * union) & ~nested).all(axis=-1)
 
 
 def _compatible_each(
@@ -346,7 +351,7 @@ def _compatible_each(
         # np.maximum, not np.clip: the same, at a fraction of the call cost on small arrays
         inter = np.maximum(np.minimum(ends, start + length) - np.maximum(starts, start), 0)
         union = lengths + length - inter
-        ok &= (inter <= nms_iou * union) & (inter < union)
+        ok &= (inter <= nms_iou * union) & (inter <= NESTED * np.minimum(lengths, length))
     return ok
 
 
@@ -717,8 +722,9 @@ def _incompatible_starts(
     ends: IntArray, start: int, length: int, nms_iou: float
 ) -> tuple[IntArray, IntArray]:
     """For windows ending at `ends` (inclusive), the starts lo..hi NMS forbids next to the
-    chosen window (start, length); empty where lo > hi. IoU peaks at start = `start`
-    and falls away on both sides, so the forbidden starts are one run."""
+    chosen window (start, length); empty where lo > hi. IoU peaks at start = `start` and falls
+    away on both sides, and so does the share of the shorter window (1 at `start`, for an end at
+    or past it), so the forbidden starts are one run through `start`."""
     last = start + length - 1
     near, far = np.minimum(ends, last), np.maximum(ends, last)
     # starts in start..near: the union is fixed and the overlap shrinks as the start grows
@@ -728,6 +734,8 @@ def _incompatible_starts(
         lo = np.floor(far + 1 - (near - start + 1) / nms_iou) + 1
     hi = np.clip(np.nan_to_num(hi, nan=start - 1), start - 1, near).astype(np.int64)
     lo = np.clip(np.nan_to_num(lo, nan=0, neginf=0), 0, start + 1).astype(np.int64)
+    nested_lo, nested_hi = _nested_starts(ends, start, length)
+    lo, hi = np.minimum(lo, nested_lo), np.maximum(hi, nested_hi)
     # float rounding may leave either end one off: settle both with the exact test
     def bad(first: IntArray) -> NDArray[np.bool_]:
         return ~_compatible(first, ends - first + 1, [(start, length)], nms_iou)
@@ -739,6 +747,27 @@ def _incompatible_starts(
     empty = (hi < start) | (near < start)
     never = np.iinfo(np.int64).max // 4  # empty cuts sort last, after every real one
     return np.where(empty, never, np.minimum(lo, start)), np.where(empty, never - 1, hi)
+
+
+def _nested_starts(ends: IntArray, start: int, length: int) -> tuple[IntArray, IntArray]:
+    """For windows ending at `ends`, the starts lo..hi that share more than NESTED of the shorter
+    window with the chosen (start, length), estimated to +-1 (`_incompatible_starts` settles
+    them); lo > hi where none do (ends before `start`)."""
+    last = start + length - 1
+    near = np.minimum(ends, last)
+    shared = near - start + 1  # for starts up to `start`
+    # starts up to `start`: all of them once `shared` is over NESTED of the chosen window, else
+    # those whose own window is short enough: end - first + 1 < shared / NESTED
+    lo = np.where(shared > NESTED * length, 0, np.floor(ends + 1 - shared / NESTED) + 1)
+    # starts past `start`: ends inside the chosen window nest there; past it, `last - first + 1`
+    # samples are shared, over NESTED of the window (end - first + 1) or of the chosen one
+    past = np.maximum(np.ceil((last + 1 - NESTED * (ends + 1)) / (1 - NESTED)) - 1,
+                      np.ceil(last + 1 - NESTED * length) - 1)
+    hi = np.where(ends <= last, ends, past)
+    none = near < start
+    lo = np.where(none, start + 1, np.clip(lo, 0, start)).astype(np.int64)
+    hi = np.where(none, start, np.clip(hi, start, np.maximum(near, start))).astype(np.int64)
+    return lo, hi
 
 
 def _min_table(q: FloatArray, levels: int) -> FloatArray:

@@ -7,12 +7,12 @@ excerpts of it, with and without noise added to the similarity curve.
 The video comes from bench_pipeline.make_video (320x180, 10 fps, segments of 5-40 s, every other one
 an object, seed 3) and is reused from --work. The demo model embeds it once at --fps (2, as `match`).
 For each caption in it, each objective's --top-k candidates, found as `match` finds them (its
-default length limits, NMS, nested windows dropped), are scored by their IoU with the nearest
-segment of that caption. Noise: independent N(0, sigma) on every sample's similarity, a stand-in for
-the frame-to-frame jitter of real footage (each generated scene is 4 renders cycled, far steadier
-than camera video; the demo model's similarities span about -0.1 to 0.7). Excerpts: stretches of
-the video centred on each caption's first 5 segments, searched as short videos. Then `match`'s whole
-default path (two passes) on the whole video, without noise, for each caption.
+default length limits and NMS), are scored by their IoU with the nearest segment of that caption.
+Noise: independent N(0, sigma) on every sample's similarity, a stand-in for the frame-to-frame
+jitter of real footage (each generated scene is 4 renders cycled, far steadier than camera video;
+the demo model's similarities span about -0.1 to 0.7). Excerpts: stretches of the video centred on
+each caption's first 5 segments, searched as short videos. Then `match`'s whole default path (two
+passes) on the whole video, without noise, for each caption.
 """
 
 from __future__ import annotations

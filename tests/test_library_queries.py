@@ -63,3 +63,17 @@ def test_ground_embedded_refuses_embeddings_of_other_sentences(red_then_blue: Pa
     with pytest.raises(UsageError, match="2 sentence"):
         text = pipeline.encode_query(encoder, "red")
         pipeline.ground_embedded(embedded, ["red", "blue"], text, OPTIONS)
+
+
+def test_top_k_candidates_are_distinct_moments_and_as_many_as_asked(red_then_blue: Path) -> None:
+    # windows inside the best one pass an IoU test (a short one in a long one has a small IoU), so
+    # NMS also suppresses windows sharing over half of the shorter; the candidates are then k
+    # different stretches, not the best one and slivers of it
+    g = pipeline.ground(red_then_blue, "red", ColourEncoder(), GroundOptions(fps=10, refine=False))
+    assert len(g.candidates) == 5
+    assert (g.best.start_frame, g.best.end_frame) == (10, 29)
+    for i, a in enumerate(g.candidates):
+        for b in g.candidates[i + 1 :]:
+            shared = min(a.end_frame, b.end_frame) - max(a.start_frame, b.start_frame) + 1
+            shorter = min(a.end_frame - a.start_frame, b.end_frame - b.start_frame) + 1
+            assert shared <= 0.5 * shorter

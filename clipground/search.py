@@ -473,8 +473,10 @@ class _Search:
 
     @cached_property
     def cuts(self) -> tuple[IntArray, IntArray]:
-        """(K, m+1) starts lo..hi NMS forbids per exclusive end, one row per chosen window,
-        sorted left to right per end; they depend on nothing else, so are made once."""
+        """(K', m+1) starts lo..hi NMS forbids per exclusive end, sorted left to right per end:
+        the chosen windows' cuts, those that overlap or touch merged (a window's containment cut
+        reaches back to start 0 for every end past it, so most merge), empty rows last. They
+        depend on nothing else, so are made once."""
         ends = np.arange(self.problem.m + 1) - 1  # inclusive; -1 for end 0 cuts nothing
         for start, n in self.chosen:
             if (start, n) not in self.known_cuts:
@@ -482,7 +484,26 @@ class _Search:
         cuts = [self.known_cuts[pick] for pick in self.chosen]
         lows, highs = np.array([lo for lo, _ in cuts]), np.array([hi for _, hi in cuts])
         order = np.argsort(lows, axis=0, kind="stable")
-        return np.take_along_axis(lows, order, 0), np.take_along_axis(highs, order, 0)
+        return _merged_cuts(np.take_along_axis(lows, order, 0), np.take_along_axis(highs, order, 0))
+
+
+def _merged_cuts(lows: IntArray, highs: IntArray) -> tuple[IntArray, IntArray]:
+    """Cuts (K, E) sorted by low end per column (empty ones, lo > hi, last), with those that
+    overlap or touch merged: the same starts in as few rows as the busiest column needs."""
+    empty = lows > highs
+    reach = np.maximum.accumulate(np.where(empty, -2, highs), axis=0)  # furthest high so far
+    before = np.vstack((np.full((1, lows.shape[1]), -2), reach[:-1]))
+    opens = ~empty & (lows > before + 1)  # a cut past everything before it starts a new run
+    closes = ~empty & np.vstack((opens[1:] | empty[1:], np.ones((1, lows.shape[1]), bool)))
+    row = np.cumsum(opens, axis=0) - 1  # each cut's merged row
+    never = np.iinfo(np.int64).max // 4  # empty cuts sort last, as in `_incompatible_starts`
+    rows = max(1, int(opens.sum(axis=0).max(initial=0)))
+    merged_lows = np.full((rows, lows.shape[1]), never, dtype=np.int64)
+    merged_highs = np.full((rows, lows.shape[1]), never - 1, dtype=np.int64)
+    cols = np.broadcast_to(np.arange(lows.shape[1]), lows.shape)
+    merged_lows[row[opens], cols[opens]] = lows[opens]
+    merged_highs[row[closes], cols[closes]] = reach[closes]
+    return merged_lows, merged_highs
 
 
 def _exact(problem: _Problem, top_k: int, nms_iou: float) -> list[Pick]:

@@ -386,6 +386,27 @@ def test_allowed_starts_are_the_compatible_ones(chosen, nms_iou, end, back):
     assert set(known) == set(chosen)  # the cuts made are kept for the next greedy step
 
 
+@PROPERTY
+@given(st.lists(st.lists(st.tuples(st.integers(0, 30), st.integers(-3, 30)), min_size=5, max_size=5),
+                min_size=1, max_size=6))
+def test_merged_cuts_forbid_the_same_starts_in_fewer_rows(rows):
+    # rows of (lo, hi) cuts over 5 ends; lo > hi is an empty cut, stored as search makes them
+    never = np.iinfo(np.int64).max // 4
+    lows = np.array([[lo if lo <= hi else never for lo, hi in row] for row in rows])
+    highs = np.array([[hi if lo <= hi else never - 1 for lo, hi in row] for row in rows])
+    order = np.argsort(lows, axis=0, kind="stable")
+    lows, highs = np.take_along_axis(lows, order, 0), np.take_along_axis(highs, order, 0)
+    merged_lows, merged_highs = search._merged_cuts(lows, highs)
+    assert merged_lows.shape[0] <= max(1, len(rows))
+    for col in range(5):
+        def starts(lo, hi):
+            return {i for a, b in zip(lo[:, col], hi[:, col]) if a <= b for i in range(a, b + 1)}
+        assert starts(merged_lows, merged_highs) == starts(lows, highs)
+        real = [(a, b) for a, b in zip(merged_lows[:, col], merged_highs[:, col]) if a <= b]
+        assert all(b1 + 1 < a2 for (_, b1), (a2, _) in itertools.pairwise(real))  # apart, in order
+        assert all(a > b for a, b in zip(merged_lows[len(real):, col], merged_highs[len(real):, col]))
+
+
 # ---------------------------------------------------------------- validation
 
 

@@ -387,8 +387,8 @@ def test_allowed_starts_are_the_compatible_ones(chosen, nms_iou, end, back):
 
 
 @PROPERTY
-@given(st.lists(st.lists(st.tuples(st.integers(0, 30), st.integers(-3, 30)), min_size=5, max_size=5),
-                min_size=1, max_size=6))
+@given(st.lists(st.lists(st.tuples(st.integers(0, 30), st.integers(-3, 30)),
+                         min_size=5, max_size=5), min_size=1, max_size=6))
 def test_merged_cuts_forbid_the_same_starts_in_fewer_rows(rows):
     # rows of (lo, hi) cuts over 5 ends; lo > hi is an empty cut, stored as search makes them
     never = np.iinfo(np.int64).max // 4
@@ -404,7 +404,8 @@ def test_merged_cuts_forbid_the_same_starts_in_fewer_rows(rows):
         assert starts(merged_lows, merged_highs) == starts(lows, highs)
         real = [(a, b) for a, b in zip(merged_lows[:, col], merged_highs[:, col]) if a <= b]
         assert all(b1 + 1 < a2 for (_, b1), (a2, _) in itertools.pairwise(real))  # apart, in order
-        assert all(a > b for a, b in zip(merged_lows[len(real):, col], merged_highs[len(real):, col]))
+        rest = zip(merged_lows[len(real) :, col], merged_highs[len(real) :, col])
+        assert all(a > b for a, b in rest)  # then only empty rows
 
 
 # ---------------------------------------------------------------- validation

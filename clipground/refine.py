@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from clipground.search import BALANCE
+from clipground.search import size_factor
 
 
 @dataclass(frozen=True)
@@ -64,9 +64,7 @@ def window_scores(curve: Curve, firsts: np.ndarray, lasts: np.ndarray, objective
         mean_out = (mass[-1] - inside) / rest + offset
         # the whole video has nothing outside: it scores 0, as in search.py
         contrast = np.where(rest > 1e-12, mean_in - mean_out, 0.0)
-        if objective == "balanced":  # times the effective size in seconds, as search.py in samples
-            size = np.maximum(length * rest / (length + rest), 0.0)
-            contrast = contrast * size ** (1.0 - BALANCE)
+        contrast = contrast * size_factor(objective, length, length + rest)  # in seconds
         return np.where(e >= f, contrast, np.nan)
 
 

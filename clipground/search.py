@@ -295,15 +295,17 @@ def _window(problem: _Problem, start: int, length: int) -> Window:
     else:
         outside = np.concatenate((problem.u[:start], problem.u[start + length :]))
         contrast = float(inside.mean() - outside.mean())
-        score = contrast * _size_factor(problem.objective, length, problem.m)
+        score = contrast * size_factor(problem.objective, length, problem.m)
     return Window(int(start), int(start + length - 1), score * problem.scale)
 
 
-def _size_factor(objective: str, lengths: Any, m: int) -> Any:
-    """What contrast is multiplied by: h(n) ** (1 - BALANCE) for balanced, else 1."""
+def size_factor(objective: str, lengths: Any, total: Any) -> Any:
+    """What contrast is multiplied by: for balanced, the window's effective size
+    length * (total - length) / total to the power 1 - BALANCE, in the units of `lengths` and
+    `total` (samples here, seconds in `refine`); 1 for the others."""
     if objective != "balanced":
         return 1.0
-    return (lengths * (m - lengths) / m) ** (1.0 - BALANCE)
+    return np.maximum(lengths * (total - lengths) / total, 0.0) ** (1.0 - BALANCE)
 
 
 def _objective_values(
@@ -317,7 +319,7 @@ def _objective_values(
     rest = m - lengths
     with np.errstate(divide="ignore", invalid="ignore"):
         contrast = inside / lengths - (csum[-1] - inside) / rest
-    return np.where(rest > 0, contrast * _size_factor(objective, lengths, m), 0.0)
+    return np.where(rest > 0, contrast * size_factor(objective, lengths, m), 0.0)
 
 
 def _compatible(
@@ -1068,7 +1070,7 @@ def _run_values(csum: FloatArray, n: int, objective: str) -> FloatArray:
     if n == m:
         return np.zeros(1)  # nothing outside
     # mean in - mean out = inside * (1/n + 1/(m-n)) - total / (m-n)
-    return (inside * (1 / n + 1 / (m - n)) - csum[-1] / (m - n)) * _size_factor(objective, n, m)
+    return (inside * (1 / n + 1 / (m - n)) - csum[-1] / (m - n)) * size_factor(objective, n, m)
 
 
 def _greedy_best(

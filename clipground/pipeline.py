@@ -341,8 +341,7 @@ def max_len_s(options: GroundOptions, duration_s: float) -> float:
 
 def _lengths_in_samples(embedded: VideoEmbedding, options: GroundOptions) -> tuple[int, int | None]:
     """Convert --min-len/--max-len to sample counts at the video's effective sampling rate."""
-    n, duration = len(embedded.indices), embedded.summary.duration_s
-    rate = n / duration if duration > 0 else options.fps
+    n, duration, rate = len(embedded.indices), embedded.summary.duration_s, _sample_rate(embedded)
     if options.min_len_s and options.min_len_s > duration:
         raise VideoError(
             f"{embedded.video} is {duration:.2f} s long, shorter than --min-len {options.min_len_s:g} s: "
@@ -413,9 +412,14 @@ def _score_unit(embedded: VideoEmbedding, objective: str) -> float:
     are ranked together, and `search` ranks videos sampled at different rates."""
     if objective != "balanced":
         return 1.0
+    return (1.0 / _sample_rate(embedded)) ** (1.0 - search.BALANCE)
+
+
+def _sample_rate(embedded: VideoEmbedding) -> float:
+    """The embedding's effective samples per second (its sampling rate where the duration is
+    unknown): what --min-len/--max-len and scores over samples are converted with."""
     n, duration = len(embedded.indices), embedded.summary.duration_s
-    step = duration / n if duration > 0 else 1.0 / embedded.sample_fps
-    return step ** (1.0 - search.BALANCE)
+    return n / duration if duration > 0 else embedded.sample_fps
 
 
 REFINE_AUTO_MIN_S = 60.0  # videos at least this long are refined unless --no-refine

@@ -14,6 +14,7 @@ import numpy as np
 from clipground import align as solver
 from clipground import search
 from clipground.errors import UsageError
+from clipground.numeric import unit, unit_rows
 from clipground.model import Encoder
 from clipground.pipeline import (
     GroundOptions,
@@ -23,7 +24,7 @@ from clipground.pipeline import (
     _moment,
     encode_query,
 )
-from clipground.results import Moment
+from clipground.types import Moment
 from clipground.text import Cue, clean_query, parse_span
 
 if TYPE_CHECKING:
@@ -130,8 +131,7 @@ def _span(cues: Sequence[Cue], i: int, j: int) -> Span:
 
 def span_embeddings(encoder: Encoder, spans: Sequence[Span]) -> np.ndarray:
     """(K, D) one unit vector per span: the normalised mean of its sentences' embeddings."""
-    rows = [encode_query(encoder, span.sentences).mean(axis=0) for span in spans]
-    rows = [r / max(float(np.linalg.norm(r)), 1e-12) for r in rows]
+    rows = [unit(encode_query(encoder, span.sentences).mean(axis=0)) for span in spans]
     return np.stack(rows).astype(np.float32)
 
 
@@ -141,12 +141,9 @@ def similarity_rows(embedded: VideoEmbedding, text: np.ndarray) -> np.ndarray:
     One matrix product (what search.similarity computes row by row, without renormalising the
     frames K times).
     """
-    frames = _unit_rows(embedded.embeddings.astype(np.float64))  # (N, D)
-    return np.clip(_unit_rows(np.asarray(text, dtype=np.float64)) @ frames.T, -1.0, 1.0)  # (K, N)
+    frames = unit_rows(embedded.embeddings.astype(np.float64))  # (N, D)
+    return np.clip(unit_rows(np.asarray(text, dtype=np.float64)) @ frames.T, -1.0, 1.0)  # (K, N)
 
-
-def _unit_rows(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 def align_embedded(
@@ -203,10 +200,3 @@ def align_video(
     text = span_embeddings(encoder, spans)
     embedded, _ = embed_cached(video, encoder, options.ground_options(), cache, progress)
     return align_embedded(embedded, spans, text, options), embedded, text
-
-
-def temporal_iou(a: tuple[float, float], b: tuple[float, float]) -> float:
-    """Intersection over union of two time intervals (0 when both are empty)."""
-    inter = max(0.0, min(a[1], b[1]) - max(a[0], b[0]))
-    union = max(a[1], b[1]) - min(a[0], b[0])
-    return inter / union if union > 0 else 0.0

@@ -11,8 +11,9 @@ import numpy as np
 from clipground.errors import UsageError
 from clipground.model import Encoder, ModelSpec, load_encoder
 from clipground import pipeline
-from clipground.pipeline import GroundOptions, Progress, VideoEmbedding, encode_query, ground_and_refine
-from clipground.results import Grounding
+from clipground.pipeline import GroundOptions, Progress, encode_query, ground_and_refine
+from clipground.types import VideoEmbedding
+from clipground.types import Grounding
 from clipground.text import clean_query, parse_span, read_transcript
 
 if TYPE_CHECKING:

@@ -31,10 +31,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from clipground.errors import CacheError
+from clipground.types import DecodeSummary, VideoEmbedding
 
 if TYPE_CHECKING:
     from clipground.model import Encoder
-    from clipground.pipeline import GroundOptions, Progress, VideoEmbedding
+    from clipground.pipeline import GroundOptions, Progress
 
 log = logging.getLogger(__name__)
 
@@ -297,8 +298,6 @@ def _entry_bytes(key: str, e: VideoEmbedding) -> bytes:
 
 def _read_entry(path: Path, key: str, video: str) -> VideoEmbedding:
     """Load and verify an entry; raises ValueError (or a zip/IO error) when it is not sound."""
-    from clipground.pipeline import VideoEmbedding
-    from clipground.video import DecodeSummary
 
     with np.load(path, allow_pickle=False) as z:
         meta, checksum = str(z["meta"]), str(z["checksum"])

@@ -17,7 +17,7 @@ from clipground.cli_options import (
 if TYPE_CHECKING:
     from clipground.align_pipeline import Alignment
     from clipground.api import MatchRequest
-    from clipground.results import Grounding
+    from clipground.types import Grounding
 
 
 def align(
@@ -112,7 +112,7 @@ def alignment_records(
     alignment: Alignment, clips: list[Path] | None = None
 ) -> list[dict[str, Any]]:
     """One record per aligned span, in order, then {"summary": {...}}."""
-    from clipground.align_pipeline import temporal_iou
+    from clipground.numeric import temporal_iou
     from clipground.output import moment_record
 
     records, ious = [], []

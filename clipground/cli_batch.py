@@ -306,7 +306,7 @@ def _with_clip(record: dict[str, Any], out_dir: Path, padding: float, reencode: 
     """Cut the record's window into a clip; a cut that fails is a warning, the answer still stands."""
     from clipground.errors import ClipgroundError
     from clipground.export import export_moments
-    from clipground.results import Moment
+    from clipground.types import Moment
 
     fields = ("start_frame", "end_frame", "start_s", "end_s", "score")
     stem = f"{Path(record['video']).stem}_{record['id']}"

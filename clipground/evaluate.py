@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from clipground.errors import ClipgroundError, UsageError
+from clipground.numeric import temporal_iou
 
 IOU_THRESHOLDS = (0.3, 0.5, 0.7)
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".mpg", ".mpeg", ".ts", ".mts", ".3gp", ".gif")
@@ -48,13 +49,6 @@ class Outcome:
         """IoU of each candidate with the ground truth."""
         gt = (self.annotation.start_s, self.annotation.end_s)
         return [temporal_iou(w, gt) for w in self.windows_s]
-
-
-def temporal_iou(a: tuple[float, float], b: tuple[float, float]) -> float:
-    """Intersection over union of two [start, end] intervals (0 when both are empty)."""
-    inter = max(0.0, min(a[1], b[1]) - max(a[0], b[0]))
-    union = max(a[1], b[1]) - min(a[0], b[0])
-    return inter / union if union > 0 else 0.0
 
 
 def recall_at(outcomes: Sequence[Outcome], k: int, threshold: float) -> float:

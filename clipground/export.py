@@ -23,7 +23,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from clipground.errors import UsageError, VideoError
-from clipground.results import Moment
+from clipground.types import Moment
 
 log = logging.getLogger(__name__)
 

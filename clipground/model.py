@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from clipground.errors import ModelError, UsageError
+from clipground.numeric import unit_rows
 
 log = logging.getLogger(__name__)
 
@@ -362,6 +363,4 @@ def _fit_square(pixels: np.ndarray, spec: InputSpec) -> np.ndarray:
 
 
 def _normalise(feats: Any) -> np.ndarray:
-    arr = feats.float().cpu().numpy()
-    norms = np.linalg.norm(arr, axis=1, keepdims=True)
-    return (arr / np.maximum(norms, 1e-12)).astype(np.float32)
+    return unit_rows(feats.float().cpu().numpy()).astype(np.float32)  # (N, D)

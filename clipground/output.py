@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict
 from typing import Any, TextIO
 
-from clipground.results import Grounding, Moment
+from clipground.types import Grounding, Moment
 
 FORMATS = ("json", "jsonl", "table")
 

@@ -14,10 +14,11 @@ import numpy as np
 
 from clipground import search
 from clipground.errors import UsageError, VideoError
+from clipground.numeric import unit
 from clipground.model import Encoder
-from clipground.results import Grounding, Moment
+from clipground.types import Frames, Grounding, Moment, VideoEmbedding
 from clipground.text import as_sentences, chunk_text, clean_query
-from clipground.video import DECODERS, DecodeSummary, Frames, FrameSampler
+from clipground.video import DECODERS, FrameSampler
 from clipground.workers import Overdue, background, mapped
 
 log = logging.getLogger(__name__)
@@ -93,27 +94,6 @@ def _positive(flag: str, value: float) -> None:
 def _choice(flag: str, value: str, allowed: Sequence[str]) -> None:
     if value not in allowed:
         raise UsageError(f"{flag} {value!r} is not one of {', '.join(allowed)}")
-
-
-@dataclass(frozen=True)
-class VideoEmbedding:
-    """Sampled frames of one video, embedded: what the cache stores and the search reads."""
-
-    video: str
-    embeddings: np.ndarray  # (N, D) float32, L2-normalised
-    times_s: np.ndarray  # (N,) float64 presentation times, relative to the first frame
-    indices: np.ndarray  # (N,) int64 native frame indices
-    summary: DecodeSummary
-    sample_fps: float
-    model: str
-
-    def __post_init__(self) -> None:
-        n = len(self.embeddings)
-        if self.embeddings.ndim != 2 or self.times_s.shape != (n,) or self.indices.shape != (n,):
-            raise ValueError(
-                f"inconsistent shapes: embeddings {self.embeddings.shape}, "
-                f"times {self.times_s.shape}, indices {self.indices.shape}"
-            )
 
 
 def embed_video(
@@ -212,12 +192,8 @@ def encode_query(encoder: Encoder, sentences: str | Sequence[str]) -> np.ndarray
                 "split into %d chunks whose embeddings are averaged",
                 len(sentence.split()), encoder.context_length, len(chunks),
             )
-        rows.append(_unit(encoder.encode_texts(chunks).mean(axis=0)))
+        rows.append(unit(encoder.encode_texts(chunks).mean(axis=0)))
     return np.stack(rows).astype(np.float32)
-
-
-def _unit(v: np.ndarray) -> np.ndarray:
-    return v / max(float(np.linalg.norm(v)), 1e-12)
 
 
 def ground(
@@ -285,16 +261,16 @@ def ground_embedded(
     if options.span_mode == "ordered" and len(sentences) > 1:
         windows, parts = _ordered(embedded.embeddings, text, min_len, max_len, options)
     else:
-        scores = search.similarity(embedded.embeddings, _unit(text.mean(axis=0)))
+        scores = search.similarity(embedded.embeddings, unit(text.mean(axis=0)))
         windows, parts = _windows(scores, min_len, max_len, options), []
-    unit = _score_unit(embedded, options.objective)
-    moments = [_moment(embedded, w, unit) for w in windows]
+    score_unit = _score_unit(embedded, options.objective)
+    moments = [_moment(embedded, w, score_unit) for w in windows]
     return Grounding(
         video=embedded.video,
         query=tuple(sentences),
         best=moments[0],
         candidates=tuple(moments),
-        sentences=tuple(_moment(embedded, w, unit) for w in parts),
+        sentences=tuple(_moment(embedded, w, score_unit) for w in parts),
         objective=options.objective,
         span_mode=options.span_mode,
         model=embedded.model,
@@ -389,8 +365,8 @@ def _ordered_alternatives(
     return found
 
 
-def _moment(embedded: VideoEmbedding, window: search.Window, unit: float = 1.0) -> Moment:
-    """Map a window over samples to native frames and presentation seconds; its score times `unit`
+def _moment(embedded: VideoEmbedding, window: search.Window, score_unit: float = 1.0) -> Moment:
+    """Map a window over samples to native frames and presentation seconds; its score times `score_unit`
     (see `_score_unit`)."""
     idx, times, summary = embedded.indices, embedded.times_s, embedded.summary
     last = window.end + 1 < len(idx)
@@ -401,7 +377,7 @@ def _moment(embedded: VideoEmbedding, window: search.Window, unit: float = 1.0) 
         end_frame=max(end_frame, int(idx[window.end])),
         start_s=float(times[window.start]),
         end_s=max(end_s, float(times[window.end])),
-        score=float(window.score) * unit,
+        score=float(window.score) * score_unit,
     )
 
 
@@ -464,7 +440,7 @@ def refine_grounding(
                        float(np.mean([p.score for p in parts])))
         return replace(coarse, best=union, candidates=(union,), sentences=tuple(parts),
                        frames_embedded=frames_embedded)
-    query = _unit(text.mean(axis=0))
+    query = unit(text.mean(axis=0))
     moments = sorted((refine(m, query) or m for m in coarse.candidates), key=lambda m: -m.score)  # stable
     return replace(coarse, best=moments[0], candidates=tuple(moments), frames_embedded=frames_embedded)
 
@@ -479,8 +455,8 @@ def _sentence_alternatives(
     found = _ordered_alternatives(
         embedded.embeddings, text, min_len, max_len, options, count=SENTENCE_ALTERNATIVES
     )
-    unit = _score_unit(embedded, options.objective)
-    return [[_moment(embedded, w, unit) for w in group] for group in found]
+    score_unit = _score_unit(embedded, options.objective)
+    return [[_moment(embedded, w, score_unit) for w in group] for group in found]
 
 
 Refine = Callable[..., Moment | None]  # (moment, query vector, from_s=0, to_s=duration)

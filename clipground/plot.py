@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from clipground.errors import UsageError
-from clipground.results import Grounding
+from clipground.types import Grounding
 
 _WIDTH_IN, _HEIGHT_IN, _DPI = 11.0, 4.2, 110
 _MAX_LEGEND = 12  # sentences listed in an alignment's legend; more would cover the curves

@@ -61,6 +61,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from clipground.errors import UsageError
+from clipground.numeric import unit_rows
 
 __all__ = [
     "METHODS",
@@ -138,7 +139,7 @@ def similarity(frame_embeddings: ArrayLike, query_embedding: ArrayLike) -> Float
         raise UsageError(
             f"embedding sizes differ: frames {frames.shape}, query {query.shape}"
         )
-    return np.clip(_unit_rows(frames) @ _unit_rows(query[None, :])[0], -1.0, 1.0)  # (N,)
+    return np.clip(unit_rows(frames) @ unit_rows(query[None, :])[0], -1.0, 1.0)  # (N,)
 
 
 def best_window(
@@ -274,13 +275,6 @@ def _as_int(name: str, value: object) -> int:
 def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise UsageError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
-
-
-def _unit_rows(x: FloatArray) -> FloatArray:
-    # divide by the largest entry first so squaring cannot overflow or underflow
-    big = np.maximum(np.max(np.abs(x), axis=1, keepdims=True), _TINY)
-    x = x / big
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), _TINY)
 
 
 # ---------------------------------------------------------------- shared pieces

@@ -26,6 +26,7 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from clipground.errors import UsageError, VideoError
+from clipground.types import DecodeSummary, Frames, VideoInfo
 from clipground.workers import background
 
 log = logging.getLogger(__name__)
@@ -49,77 +50,6 @@ _FIX_HINT = "check that the file plays in a media player; re-export or re-downlo
 _IMAGE_FORMATS = re.compile(r"^(image2|[a-z0-9]+_pipe)$")
 
 _Item = tuple[np.ndarray, float, int]  # (upright pixels (H, W, 3), time_s, native index)
-
-
-# ---------------------------------------------------------------------------------------------
-# Result types
-
-
-@dataclass(frozen=True)
-class VideoInfo:
-    """What a cheap probe (first frames only, no full decode) says about a video."""
-
-    path: str
-    width: int  # display width (after rotation and sample aspect ratio)
-    height: int  # display height (after rotation)
-    rotation_deg: int  # clockwise degrees applied to display upright (0, 90, 180, 270)
-    avg_fps: float  # container/stream average rate (may be a guess; informational)
-    duration_s: float | None  # None when the container does not say
-    start_offset_s: float  # absolute pts of the first frame (s); all other times are relative
-    codec: str  # FFmpeg decoder name, e.g. "h264", "mpeg4"
-
-
-@dataclass(frozen=True, repr=False)
-class Frames:
-    """One chunk of sampled frames, upright, in presentation order."""
-
-    pixels: np.ndarray  # (N, H, W, 3) uint8
-    times_s: np.ndarray  # (N,) float64, seconds after the first frame
-    indices: np.ndarray  # (N,) int64, rank in presentation order among all decoded frames
-
-    def __post_init__(self) -> None:
-        p, t, i = self.pixels, self.times_s, self.indices
-        if p.ndim != 4 or p.shape[3] != 3 or p.dtype != np.uint8:
-            raise ValueError(f"pixels must be (N, H, W, 3) uint8, got {p.shape} {p.dtype}")
-        n = p.shape[0]
-        if t.shape != (n,) or t.dtype != np.float64:
-            raise ValueError(f"times_s must be ({n},) float64, got {t.shape} {t.dtype}")
-        if i.shape != (n,) or i.dtype != np.int64:
-            raise ValueError(f"indices must be ({n},) int64, got {i.shape} {i.dtype}")
-
-    def __len__(self) -> int:
-        return int(self.pixels.shape[0])
-
-    def split(self, size: int) -> list[Frames]:
-        """Consecutive pieces of at most `size` frames (views, not copies)."""
-        return [
-            Frames(self.pixels[piece], self.times_s[piece], self.indices[piece])
-            for piece in (slice(i, i + size) for i in range(0, len(self), max(1, size)))
-        ]
-
-    def __repr__(self) -> str:
-        n = len(self)
-        times = f" {self.times_s[0]:.3f}..{self.times_s[-1]:.3f} s" if n else ""
-        indices = f" {self.indices[0]}..{self.indices[-1]}" if n else ""
-        return (
-            f"Frames(pixels={self.pixels.shape} uint8, times_s=({n},){times}, "
-            f"indices=({n},){indices})"
-        )
-
-
-@dataclass(frozen=True)
-class DecodeSummary:
-    """What is known once a pass is done.
-
-    `native_fps` is `num_frames / duration_s`. After seeks or a time range, frames that were not
-    decoded are counted from the demux-only packet scan (which was checked against decoded frames).
-    """
-
-    num_frames: int  # native frames (decoded, not the header's count)
-    duration_s: float  # last frame time + its duration (or the average frame interval), relative
-    native_fps: float  # num_frames / duration_s
-    corrupt_packets: int  # packets skipped as undecodable
-    backend: str  # "pyav" or "decord": the one actually used
 
 
 # ---------------------------------------------------------------------------------------------

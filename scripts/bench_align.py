@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from clipground import align_pipeline as ap
+from clipground.numeric import temporal_iou
 from clipground import pipeline
 from clipground.model import ModelSpec, load_encoder
 from clipground.text import Cue
@@ -102,14 +103,14 @@ def measure(
         for i, s in enumerate(t.sentences)
     ]
     ious["independent"] = [
-        ap.temporal_iou((m.start_s, m.end_s), gt) for m, gt in zip(found, t.truth_s)
+        temporal_iou((m.start_s, m.end_s), gt) for m, gt in zip(found, t.truth_s)
     ]
     for name, kwargs in SETTINGS.items():
         result = ap.align_embedded(
             embedded, spans, text, ap.AlignOptions(fps=fps, min_len_s=min_len_s, **kwargs)
         )
         ious[name] = [
-            ap.temporal_iou((s.moment.start_s, s.moment.end_s), gt)
+            temporal_iou((s.moment.start_s, s.moment.end_s), gt)
             for s, gt in zip(result.spans, t.truth_s)
         ]
     return ious

@@ -17,9 +17,8 @@ from clipground import align as A
 from clipground import align_pipeline as AP
 from clipground.cli import app
 from clipground.errors import UsageError
-from clipground.pipeline import VideoEmbedding
+from clipground.types import DecodeSummary, VideoEmbedding
 from clipground.text import Cue
-from clipground.video import DecodeSummary
 
 
 def brute(
@@ -360,7 +359,7 @@ def test_align_bad_files(run_align, tmp_path: Path) -> None:
 
 def test_alignment_records_compare_with_subtitle_timing() -> None:
     from clipground.cli_align import alignment_records
-    from clipground.results import Moment
+    from clipground.types import Moment
 
     spans = [AP.Span(0, 0, ("a.",), 0.0, 2.0), AP.Span(1, 2, ("b.", "c."), 2.0, 4.0)]
     moments = [Moment(0, 24, 0.0, 1.0, 0.5), Moment(25, 99, 1.0, 4.0, 1.25)]

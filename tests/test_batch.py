@@ -23,8 +23,8 @@ from typer.testing import CliRunner
 from clipground import batch
 from clipground.cli import app
 from clipground.model import ModelSpec
-from clipground.pipeline import GroundOptions, VideoEmbedding, embed_video
-from clipground.video import DecodeSummary
+from clipground.pipeline import GroundOptions, embed_video
+from clipground.types import DecodeSummary, VideoEmbedding
 
 GOOD = [f"v{i}.mp4" for i in range(6)]
 BAD = ["bad.mp4", "empty.mp4", "trunc.mp4"]

@@ -19,8 +19,8 @@ from typer.testing import CliRunner
 from clipground import cache as cache_mod
 from clipground.cache import EmbeddingCache, default_cache_dir, embed_cached
 from clipground.cli import app
-from clipground.pipeline import GroundOptions, VideoEmbedding
-from clipground.video import DecodeSummary
+from clipground.pipeline import GroundOptions
+from clipground.types import DecodeSummary, VideoEmbedding
 
 runner = CliRunner()
 

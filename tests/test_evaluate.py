@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from clipground.errors import UsageError
+from clipground.numeric import temporal_iou
 from clipground.evaluate import (
-    Annotation, Outcome, mean_iou, read_annotations, recall_at, report, resolve_video, temporal_iou,
+    Annotation, Outcome, mean_iou, read_annotations, recall_at, report, resolve_video,
 )
 
 

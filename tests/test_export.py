@@ -10,7 +10,7 @@ from conftest import index_from_pixels, make_video, solid_frames
 
 from clipground import export as E
 from clipground.errors import UsageError, VideoError
-from clipground.results import Moment
+from clipground.types import Moment
 
 FPS, GOP = 25, 25
 FRAME_S = 1 / FPS

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from clipground.cli import app
 from clipground.demo.render import Segment, write_video
-from clipground.evaluate import temporal_iou
+from clipground.numeric import temporal_iou
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
 runner = CliRunner()

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from clipground import plot as P
 from clipground.cli import app
 from clipground.errors import UsageError
-from clipground.results import Grounding, Moment
+from clipground.types import Grounding, Moment
 
 ORANGE_SHADE = np.array([1.0, 0.849, 0.717])  # tab:orange at alpha 0.3 over white
 runner = CliRunner()

@@ -116,7 +116,7 @@ def test_ordered_refinement_solves_the_same_objective_as_dense(tmp_path: Path) -
 
 def test_each_ordered_sentence_keeps_its_best_refined_alternative() -> None:
     from clipground.pipeline import _refine_in_order
-    from clipground.results import Moment
+    from clipground.types import Moment
 
     def at(start_s: float, end_s: float, score: float = 0.0) -> Moment:
         return Moment(round(start_s * 10), round(end_s * 10) - 1, start_s, end_s, score)

@@ -12,9 +12,11 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "ground": "clipground.pipeline",
     "ground_embedded": "clipground.pipeline",
+    "ground_samples": "clipground.pipeline",
+    "ground_queries": "clipground.pipeline",
     "embed_video": "clipground.pipeline",
     "encode_query": "clipground.pipeline",
-    "GroundOptions": "clipground.pipeline",
+    "GroundOptions": "clipground.options",
     "VideoEmbedding": "clipground.types",
     "load_encoder": "clipground.model",
     "ModelSpec": "clipground.model",

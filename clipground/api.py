@@ -8,13 +8,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from clipground import pipeline
 from clipground.errors import UsageError
 from clipground.model import Encoder, ModelSpec, load_encoder
-from clipground import pipeline
-from clipground.pipeline import GroundOptions, Progress, encode_query, ground_and_refine
-from clipground.types import VideoEmbedding
-from clipground.types import Grounding
+from clipground.pipeline import GroundOptions, Progress, encode_query, ground_embedded
 from clipground.text import clean_query, parse_span, read_transcript
+from clipground.types import Grounding, VideoEmbedding
 
 if TYPE_CHECKING:
     from clipground.cache import EmbeddingCache
@@ -74,7 +73,7 @@ def prepare(
     if cache is None:
         embedded = pipeline.embed_video(request.video, encoder, request.options, progress)
     else:
-        from clipground.cache import embed_cached
+        from clipground.pipeline import embed_cached
 
         embedded, _ = embed_cached(request.video, encoder, request.options, cache, progress)
     return Prepared(tuple(sentences), text, embedded, encoder)
@@ -88,7 +87,7 @@ def match(
 ) -> Grounding:
     """Ground the request's query in its video (see `prepare`)."""
     p = prepare(request, encoder, progress, cache)
-    return ground_and_refine(p.embedded, p.sentences, p.text, p.encoder, request.options)
+    return ground_embedded(p.embedded, p.sentences, p.text, p.encoder, request.options)
 
 
 def run_eval(

@@ -36,8 +36,8 @@ from clipground.pipeline import (
     VideoEmbedding,
     embed_video,
     encode_query,
-    ground_and_refine,
     ground_embedded,
+    ground_samples,
 )
 from clipground.text import clean_query
 
@@ -651,7 +651,7 @@ def batch_records(
         return
     for eq in queries:
         try:
-            g = ground_and_refine(outcome.embedded, eq.query.sentences, eq.text, encoder, options)
+            g = ground_embedded(outcome.embedded, eq.query.sentences, eq.text, encoder, options)
         except ClipgroundError as exc:
             yield error_record(
                 outcome.video, ItemError(type(exc).__name__, _one_line(exc)), eq.query
@@ -700,7 +700,7 @@ class LibrarySearch:
         """Score `embedded`'s best window; keep the video if it can still reach the top k."""
         from dataclasses import replace
 
-        g = ground_embedded(embedded, self.sentences, self.text, replace(self.options, top_k=1))
+        g = ground_samples(embedded, self.sentences, self.text, replace(self.options, top_k=1))
         key = Hit(embedded.video, moment_record(g.best), g.best.score).rank_key
         bisect.insort(self._kept, (key, len(self._kept), embedded), key=lambda item: item[0])
         del self._kept[self.top_k :]
@@ -720,9 +720,9 @@ class LibrarySearch:
         ):  # `ahead` videos each beat all of its windows
             options = replace(self.options, top_k=self.top_k - ahead)
             if encoder is None:
-                g = ground_embedded(embedded, self.sentences, self.text, options)
+                g = ground_samples(embedded, self.sentences, self.text, options)
             else:
-                g = ground_and_refine(embedded, self.sentences, self.text, encoder, options)
+                g = ground_embedded(embedded, self.sentences, self.text, encoder, options)
             found += [Hit(g.video, moment_record(m), m.score) for m in g.candidates]
         return sorted(found, key=lambda h: h.rank_key)[: self.top_k]
 

@@ -35,7 +35,7 @@ from clipground.types import DecodeSummary, VideoEmbedding
 
 if TYPE_CHECKING:
     from clipground.model import Encoder
-    from clipground.pipeline import GroundOptions, Progress
+    from clipground.options import GroundOptions
 
 log = logging.getLogger(__name__)
 
@@ -317,23 +317,3 @@ def _read_entry(path: Path, key: str, video: str) -> VideoEmbedding:
         sample_fps=float(header["sample_fps"]),
         model=str(header["model"]),
     )
-
-
-def embed_cached(
-    video: str | Path,
-    encoder: Encoder,
-    options: GroundOptions,
-    cache: EmbeddingCache | None,
-    progress: Progress | None = None,
-) -> tuple[VideoEmbedding, bool]:
-    """`pipeline.embed_video` through the cache; returns the embedding and whether it was a hit."""
-    from clipground.pipeline import embed_video
-
-    key = cache.key(video, encoder, options) if cache is not None else None
-    hit = cache.get(key, video) if cache is not None else None
-    if hit is not None:
-        return hit, True
-    embedded = embed_video(video, encoder, options, progress)
-    if cache is not None:
-        cache.put(key, embedded)
-    return embedded, False

@@ -15,7 +15,7 @@ from clipground.cli_options import (
 )
 
 if TYPE_CHECKING:
-    from clipground.align_pipeline import Alignment
+    from clipground.pipeline import Alignment
     from clipground.api import MatchRequest
     from clipground.types import Grounding
 
@@ -67,7 +67,7 @@ def align(
 ) -> None:
     """Align a transcript's sentences to VIDEO, in order: a JSON line each, then a summary."""
     with _command(quiet, verbose):
-        from clipground import align_pipeline as ap
+        from clipground import pipeline as ap
         from clipground.cache import EmbeddingCache
         from clipground.model import load_encoder
         from clipground.text import read_transcript
@@ -185,7 +185,7 @@ def _check_extras(plot: Path | None, padding: float) -> None:
 
 
 def _plot_alignment(path: Path, alignment: Alignment, embedded: Any, text: Any) -> None:
-    from clipground.align_pipeline import similarity_rows
+    from clipground.pipeline import similarity_rows
     from clipground.plot import plot_alignment
 
     plot_alignment(
@@ -239,7 +239,7 @@ def _match_and_plot(request: MatchRequest, progress: Any, plot: Path, cache: Any
     from clipground.plot import plot_grounding
 
     p = api.prepare(request, progress=progress, cache=cache)
-    result = pipeline.ground_and_refine(p.embedded, p.sentences, p.text, p.encoder, request.options)
+    result = pipeline.ground_embedded(p.embedded, p.sentences, p.text, p.encoder, request.options)
     frames = p.embedded.embeddings
     curve = search.similarity(frames, p.text.mean(axis=0))  # what span mode mean reads
     per_sentence = [search.similarity(frames, row) for row in p.text]

@@ -7,9 +7,12 @@ it, so `video -> model -> cache -> search -> pipeline -> output -> cli` all poin
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+
+Progress = Callable[[int, "int | None"], None]  # (frames embedded so far, expected total or None)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from clipground import align_pipeline as ap
+from clipground import pipeline as ap
 from clipground.numeric import temporal_iou
 from clipground import pipeline
 from clipground.model import ModelSpec, load_encoder
@@ -99,7 +99,7 @@ def measure(
     text = ap.span_embeddings(encoder, spans)  # (K, D)
     ious: dict[str, list[float]] = {}
     found = [
-        pipeline.ground_embedded(embedded, [s], text[i : i + 1], options).best
+        pipeline.ground_samples(embedded, [s], text[i : i + 1], options).best
         for i, s in enumerate(t.sentences)
     ]
     ious["independent"] = [

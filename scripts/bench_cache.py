@@ -97,7 +97,7 @@ def float16_check(videos: Path, cache_dir: Path, model: str) -> tuple[int, int, 
     from clipground.batch import find_videos
     from clipground.cache import EmbeddingCache
     from clipground.model import ModelSpec, load_encoder
-    from clipground.pipeline import GroundOptions, encode_query, ground_embedded
+    from clipground.pipeline import GroundOptions, encode_query, ground_samples
 
     encoder = load_encoder(ModelSpec(name=model, pretrained=None, device="cpu"))
     options, cache = GroundOptions(), EmbeddingCache(cache_dir)
@@ -110,8 +110,8 @@ def float16_check(videos: Path, cache_dir: Path, model: str) -> tuple[int, int, 
         for text in QUERIES_1 + QUERIES_2:
             q = encode_query(encoder, [text])
             a, b = (
-                ground_embedded(e32, [text], q, options),
-                ground_embedded(e16, [text], q, options),
+                ground_samples(e32, [text], q, options),
+                ground_samples(e16, [text], q, options),
             )
             total += 1
             changed += [(m.start_frame, m.end_frame) for m in a.candidates] != [

@@ -32,21 +32,19 @@ from bench_pipeline import make_video  # noqa: E402
 from clipground import search  # noqa: E402
 from clipground.model import ModelSpec, load_encoder  # noqa: E402
 from clipground.pipeline import (  # noqa: E402
-    GroundOptions, _windows, embed_video, encode_query, ground_and_refine, max_len_s,
+    GroundOptions, embed_video, encode_query, ground_embedded, max_len_s,
 )
-
-
-def iou(a: tuple[float, float], b: tuple[float, float]) -> float:
-    inter = max(0.0, min(a[1], b[1]) - max(a[0], b[0]))
-    union = max(a[1], b[1]) - min(a[0], b[0])
-    return inter / union if union > 0 else 0.0
+from clipground.numeric import temporal_iou  # noqa: E402
 
 
 def candidates(scores: np.ndarray, rate: float, options: GroundOptions) -> list[tuple[float, float]]:
     """(start_s, end_s) of `match`'s candidates on `scores` (one sample = 1 / rate seconds)."""
     duration = len(scores) / rate
     max_len = max(1, round(max_len_s(options, duration) * rate))
-    return [(w.start / rate, (w.end + 1) / rate) for w in _windows(scores, 1, max_len, options)]
+    return [(w.start / rate, (w.end + 1) / rate) for w in search.best_windows(
+        scores, min_len=1, max_len=max_len, objective=options.objective, top_k=options.top_k,
+        nms_iou=options.nms_iou,
+    )]
 
 
 def stretches(segments: list[tuple[float, float]], seconds: float | None, duration: float):
@@ -95,7 +93,7 @@ def main() -> None:
                     for first, last in stretches(segments[c], scale, embedded.summary.duration_s):
                         a, b = round(first * rate), round(last * rate)
                         found = candidates(noisy[c][a:b], rate, options)
-                        ious = [max(iou((s + first, e + first), seg) for seg in segments[c]) for s, e in found]
+                        ious = [max(temporal_iou((s + first, e + first), seg) for seg in segments[c]) for s, e in found]
                         best.append(ious[0])
                         every += ious
                         counts.append(len(ious))
@@ -109,8 +107,8 @@ def main() -> None:
     two_pass = {}
     for objective in args.objectives.split(","):
         options = GroundOptions(fps=args.fps, objective=objective, top_k=args.top_k)
-        found = {c: ground_and_refine(embedded, [c], encode_query(encoder, c), encoder, options) for c in captions}
-        two_pass[objective] = {c: [round(max(iou((m.start_s, m.end_s), s) for s in segments[c]), 3)
+        found = {c: ground_embedded(embedded, [c], encode_query(encoder, c), encoder, options) for c in captions}
+        two_pass[objective] = {c: [round(max(temporal_iou((m.start_s, m.end_s), s) for s in segments[c]), 3)
                                    for m in g.candidates] for c, g in found.items()}
         print(f"two passes, {objective}: top-{args.top_k} IoU per caption {two_pass[objective]}", file=sys.stderr)
     print(json.dumps({"video": str(video), "seconds": seconds, "captions": captions, "rows": rows,

@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 
 from clipground import evaluate  # noqa: E402
 from clipground.model import ModelSpec, load_encoder  # noqa: E402
-from clipground.pipeline import GroundOptions, embed_video, encode_query, ground_embedded  # noqa: E402
+from clipground.pipeline import GroundOptions, embed_video, encode_query, ground_samples  # noqa: E402
 
 CONFIGS = [(objective, span_mode) for span_mode in ("mean", "ordered") for objective in ("mean", "contrast", "balanced")]
 
@@ -50,7 +50,7 @@ def main() -> None:
 
         def ground_video(path: Path, items: list[evaluate.Annotation], options: GroundOptions = options,
                          ) -> list[tuple[tuple[float, float], ...]]:
-            found = [ground_embedded(embedded[items[0].video], a.query, encode_query(encoder, a.query), options)
+            found = [ground_samples(embedded[items[0].video], a.query, encode_query(encoder, a.query), options)
                      for a in items]
             return [tuple((m.start_s, m.end_s) for m in g.candidates) for g in found]
 

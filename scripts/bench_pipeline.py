@@ -51,7 +51,7 @@ sys.path.insert(0, str(ROOT))
 from clipground.demo.render import Segment, encode_h264, random_scene, render_frame  # noqa: E402
 from clipground.model import ModelSpec, load_encoder  # noqa: E402
 from clipground.pipeline import (  # noqa: E402
-    GroundOptions, embed_video, encode_query, ground, ground_and_refine,
+    GroundOptions, embed_video, encode_query, ground, ground_embedded,
 )
 
 CLASSES = [("circle", "red"), ("square", "blue"), ("triangle", "yellow"), ("cross", "green"),
@@ -285,8 +285,8 @@ def _benchmark_agreement(work: Path, encoder, quick: bool) -> dict:
             embedded[item["video"]] = (embed_video(video, encoder, dense_opts), embed_video(video, encoder, two_opts))
         dense_e, two_e = embedded[item["video"]]
         text = encode_query(encoder, item["query"])
-        dense = ground_and_refine(dense_e, item["query"], text, encoder, dense_opts)
-        two = ground_and_refine(two_e, item["query"], text, encoder, two_opts)
+        dense = ground_embedded(dense_e, item["query"], text, encoder, dense_opts)
+        two = ground_embedded(two_e, item["query"], text, encoder, two_opts)
         agree += _windows_agree(two.best, dense.best, 1 / dense.native_fps)
     result = {"queries": len(items), "within_one_fine_step": agree, "rate": round(agree / len(items), 4)}
     print(f"refine benchmark agreement: {result}", file=sys.stderr)

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from clipground import align as A
-from clipground import align_pipeline as AP
+from clipground import pipeline as AP
 from clipground.cli import app
 from clipground.errors import UsageError
 from clipground.types import DecodeSummary, VideoEmbedding

@@ -339,7 +339,7 @@ def _random_embedding(rng: np.random.Generator, name: str, n: int) -> VideoEmbed
 def test_library_search_equals_ranking_every_window(top_k: int) -> None:
     from dataclasses import replace
 
-    from clipground.pipeline import ground_embedded
+    from clipground.pipeline import ground_samples
 
     rng = np.random.default_rng(top_k)
     videos = [_random_embedding(rng, f"v{i:02d}.mp4", int(rng.integers(3, 30))) for i in range(25)]
@@ -353,7 +353,7 @@ def test_library_search_equals_ranking_every_window(top_k: int) -> None:
     everything = []
     for e in videos:
         ranking.add(e)
-        g = ground_embedded(e, ["q"], text, options)
+        g = ground_samples(e, ["q"], text, options)
         everything += [(-m.score, e.video, m.start_frame, m.end_frame) for m in g.candidates]
     got = [
         (-h.score, h.video, h.record["start_frame"], h.record["end_frame"]) for h in ranking.hits()

@@ -17,7 +17,8 @@ from fakes import ColourEncoder
 from typer.testing import CliRunner
 
 from clipground import cache as cache_mod
-from clipground.cache import EmbeddingCache, default_cache_dir, embed_cached
+from clipground.cache import EmbeddingCache, default_cache_dir
+from clipground.pipeline import embed_cached
 from clipground.cli import app
 from clipground.pipeline import GroundOptions
 from clipground.types import DecodeSummary, VideoEmbedding

@@ -36,8 +36,8 @@ def test_ground_embedded_takes_a_string_as_one_sentence(red_then_blue: Path) -> 
     encoder = ColourEncoder()
     embedded = pipeline.embed_video(red_then_blue, encoder, OPTIONS)
     text = pipeline.encode_query(encoder, ["red"])
-    as_string = pipeline.ground_embedded(embedded, "red", text, OPTIONS)
-    assert as_string == pipeline.ground_embedded(embedded, ["red"], text, OPTIONS)
+    as_string = pipeline.ground_samples(embedded, "red", text, OPTIONS)
+    assert as_string == pipeline.ground_samples(embedded, ["red"], text, OPTIONS)
     assert as_string.query == ("red",) and as_string.sentences == ()
     assert (as_string.best.start_frame, as_string.best.end_frame) == (10, 29)
 
@@ -62,7 +62,7 @@ def test_ground_embedded_refuses_embeddings_of_other_sentences(red_then_blue: Pa
     embedded = pipeline.embed_video(red_then_blue, encoder, OPTIONS)
     with pytest.raises(UsageError, match="2 sentence"):
         text = pipeline.encode_query(encoder, "red")
-        pipeline.ground_embedded(embedded, ["red", "blue"], text, OPTIONS)
+        pipeline.ground_samples(embedded, ["red", "blue"], text, OPTIONS)
 
 
 def test_top_k_candidates_are_distinct_moments_and_as_many_as_asked(red_then_blue: Path) -> None:

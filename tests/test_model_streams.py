@@ -12,7 +12,8 @@ from fakes import ColourEncoder
 
 from clipground.errors import UsageError
 from clipground.model import ModelSpec, load_encoder
-from clipground.pipeline import MAX_MODEL_STREAMS, GroundOptions, embed_video, ground, model_streams
+from clipground.options import MAX_MODEL_STREAMS
+from clipground.pipeline import GroundOptions, embed_video, ground, model_streams
 
 TINY = Path(__file__).parent / "data" / "tiny_clip"
 

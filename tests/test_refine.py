@@ -147,13 +147,13 @@ def test_a_refine_pass_that_cannot_decode_keeps_the_coarse_answer(red_segment: P
     options = GroundOptions(fps=1, refine=True)
     embedded = pipeline.embed_video(red_segment, ColourEncoder(), options)
     text = pipeline.encode_query(ColourEncoder(), ["red"])
-    coarse = pipeline.ground_embedded(embedded, ["red"], text, options)
+    coarse = pipeline.ground_samples(embedded, ["red"], text, options)
 
     def gone(*args, **kwargs):
         raise VideoError(f"{red_segment}: no such file")
 
     monkeypatch.setattr(pipeline, "_embed_spans", gone)
-    g = pipeline.ground_and_refine(embedded, ["red"], text, ColourEncoder(), options)
+    g = pipeline.ground_embedded(embedded, ["red"], text, ColourEncoder(), options)
     assert g == coarse
     assert "boundaries not refined" in caplog.text
 
@@ -208,7 +208,7 @@ def test_a_refine_pass_past_its_time_limit_keeps_the_coarse_answer(
     options = GroundOptions(fps=1, refine=True, refine_timeout_s=0.5)
     embedded = pipeline.embed_video(red_segment, ColourEncoder(), options)
     text = pipeline.encode_query(ColourEncoder(), ["red"])
-    coarse = pipeline.ground_embedded(embedded, ["red"], text, options)
+    coarse = pipeline.ground_samples(embedded, ["red"], text, options)
     release = threading.Event()
 
     class Stuck:
@@ -222,7 +222,7 @@ def test_a_refine_pass_past_its_time_limit_keeps_the_coarse_answer(
     monkeypatch.setattr(pipeline, "FrameSampler", Stuck)
     start = time.monotonic()
     try:
-        g = pipeline.ground_and_refine(embedded, ["red"], text, ColourEncoder(), options)
+        g = pipeline.ground_embedded(embedded, ["red"], text, ColourEncoder(), options)
     finally:
         release.set()
     assert g == coarse and time.monotonic() - start < 10

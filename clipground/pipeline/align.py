@@ -14,18 +14,14 @@ import numpy as np
 from clipground import align as solver
 from clipground import search
 from clipground.errors import UsageError
-from clipground.numeric import unit, unit_rows
 from clipground.model import Encoder
-from clipground.pipeline import (
-    GroundOptions,
-    Progress,
-    VideoEmbedding,
-    _lengths_in_samples,
-    _moment,
-    encode_query,
-)
-from clipground.types import Moment
+from clipground.numeric import unit, unit_rows
+from clipground.options import GroundOptions
+from clipground.pipeline.embed import embed_cached
+from clipground.pipeline.query import encode_query
+from clipground.pipeline.windows import lengths_in_samples, to_moment
 from clipground.text import Cue, clean_query, parse_span
+from clipground.types import Moment, Progress, VideoEmbedding
 
 if TYPE_CHECKING:
     from clipground.cache import EmbeddingCache
@@ -150,7 +146,7 @@ def align_embedded(
     embedded: VideoEmbedding, spans: Sequence[Span], text: np.ndarray, options: AlignOptions
 ) -> Alignment:
     """Align `spans` (embedded as `text`, (K, D)) to an already embedded video."""
-    min_len, max_len = _lengths_in_samples(embedded, options.ground_options())
+    min_len, max_len = lengths_in_samples(embedded, options.ground_options())
     sim = similarity_rows(embedded, text)  # (K, N)
     segments = solver.align(
         sim,
@@ -167,7 +163,7 @@ def align_embedded(
     return Alignment(
         video=embedded.video,
         spans=tuple(
-            AlignedSpan(i, span, _moment(embedded, search.Window(s.start, s.end, s.score)))
+            AlignedSpan(i, span, to_moment(embedded, search.Window(s.start, s.end, s.score)))
             for i, (span, s) in enumerate(zip(spans, segments))
         ),
         total_score=solver.segmentation_value(scores, bounds, options.gap_penalty),
@@ -193,8 +189,6 @@ def align_video(
 ) -> tuple[Alignment, VideoEmbedding, np.ndarray]:
     """Embed `video` (through `cache` if given) and align `spans` to it; also returns the
     embedding and the span vectors (K, D)."""
-    from clipground.cache import embed_cached
-
     if not spans:
         raise UsageError("nothing to align: the transcript has no sentences")
     text = span_embeddings(encoder, spans)

@@ -1,0 +1,83 @@
+"""What to sample, how to score and how to search: `GroundOptions`, with every default in one place.
+
+Lengths are in seconds and rates in frames per second; the CLI's option defaults are read from here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from clipground.errors import UsageError
+from clipground.search import METHODS, OBJECTIVES
+
+DECODERS = ("pyav", "decord")
+SPAN_MODES = ("mean", "ordered")
+MAX_DECODE_WORKERS = 32  # --decode-workers above this is a usage error
+AUTO_DECODE_WORKERS = 8  # the most segments decoded at once by default (two chunks each wait)
+MAX_MODEL_STREAMS = 16  # --model-streams above this is a usage error
+
+
+@dataclass(frozen=True)
+class GroundOptions:
+    """How to sample, score and search; lengths in seconds, rates in frames per second."""
+
+    fps: float = 2.0  # sampling rate before embedding
+    min_len_s: float | None = None  # shortest window; None = one sample
+    max_len_s: float | None = None  # the max-length cap; None = max_fraction of the video
+    max_fraction: float = 0.5  # cap when max_len_s is None, as a fraction of the video's duration
+    objective: str = "balanced"  # see search.OBJECTIVES
+    method: str = "auto"  # "auto" (search.choose_method) or one of search.METHODS
+    span_mode: str = "ordered"  # how a multi-sentence span is scored; see SPAN_MODES
+    top_k: int = 5  # candidates reported
+    nms_iou: float = 0.3  # temporal IoU above which a lower candidate is suppressed
+    decoder: str = "pyav"  # see video.DECODERS
+    batch_size: int = 32  # frames per model forward pass
+    refine: bool | None = None  # second, dense pass near the boundaries; None = for long videos
+    refine_fps: float | None = None  # rate of that pass; None = every native frame
+    refine_timeout_s: float | None = None  # longest that pass may take (batch, search); None = no limit
+    decode_workers: int | None = None  # stretches decoded at once; None: decode_workers()
+    model_streams: int | None = None  # chunks embedded at once; None: model_streams()
+
+    def __post_init__(self) -> None:
+        _positive("--fps", self.fps)
+        for flag, value in (("--min-len", self.min_len_s), ("--max-len", self.max_len_s)):
+            if value is not None:
+                _positive(flag, value)
+        if self.min_len_s and self.max_len_s and self.min_len_s > self.max_len_s:
+            raise UsageError(f"--min-len {self.min_len_s} is above --max-len {self.max_len_s}")
+        _choice("--objective", self.objective, OBJECTIVES)
+        _choice("--method", self.method, ("auto", *METHODS))
+        _choice("--span-mode", self.span_mode, SPAN_MODES)
+        _choice("--decoder", self.decoder, DECODERS)
+        if self.top_k < 1 or self.batch_size < 1:
+            raise UsageError(f"--top-k ({self.top_k}) and --batch-size ({self.batch_size}) must be >= 1")
+        if not (math.isfinite(self.max_fraction) and 0 < self.max_fraction <= 1):
+            raise UsageError(f"--max-fraction must be within (0, 1], got {self.max_fraction}")
+        if self.refine_fps is not None:
+            _positive("--refine-fps", self.refine_fps)
+        if self.refine_timeout_s is not None:
+            _positive("--timeout", self.refine_timeout_s)
+        if not 0.0 <= self.nms_iou <= 1.0:
+            raise UsageError(f"--nms-iou must be within 0..1, got {self.nms_iou}")
+        if self.decode_workers is not None and not (
+            isinstance(self.decode_workers, int) and 1 <= self.decode_workers <= MAX_DECODE_WORKERS
+        ):
+            raise UsageError(
+                f"--decode-workers must be 1..{MAX_DECODE_WORKERS}, got {self.decode_workers}"
+            )
+        if self.model_streams is not None and not (
+            isinstance(self.model_streams, int) and 1 <= self.model_streams <= MAX_MODEL_STREAMS
+        ):
+            raise UsageError(
+                f"--model-streams must be 1..{MAX_MODEL_STREAMS}, got {self.model_streams}"
+            )
+
+def _positive(flag: str, value: float) -> None:
+    if not (math.isfinite(value) and value > 0):
+        raise UsageError(f"{flag} must be a positive number, got {value}")
+
+def _choice(flag: str, value: str, allowed: Sequence[str]) -> None:
+    if value not in allowed:
+        raise UsageError(f"{flag} {value!r} is not one of {', '.join(allowed)}")

@@ -1,4 +1,5 @@
-"""What to sample, how to score and how to search: `GroundOptions`, with every default in one place.
+"""What to sample, how to score and how to search (`GroundOptions`) or align (`AlignOptions`),
+with every default in one place.
 
 Lengths are in seconds and rates in frames per second; the CLI's option defaults are read from here.
 """
@@ -9,6 +10,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from clipground.align import NORMALISATIONS
 from clipground.errors import UsageError
 from clipground.search import METHODS, OBJECTIVES
 
@@ -81,3 +83,40 @@ def _positive(flag: str, value: float) -> None:
 def _choice(flag: str, value: str, allowed: Sequence[str]) -> None:
     if value not in allowed:
         raise UsageError(f"{flag} {value!r} is not one of {', '.join(allowed)}")
+
+
+@dataclass(frozen=True)
+class AlignOptions:
+    """How to sample the video and which segmentations the alignment may choose."""
+
+    fps: float = GroundOptions.fps  # sampling rate before embedding
+    min_len_s: float | None = None  # shortest segment per sentence; None = one sample
+    max_len_s: float | None = None  # longest segment per sentence; None = no cap
+    allow_gaps: bool = True  # frames may belong to no sentence; scripts/bench_align.py: better
+    gap_penalty: float = 0.0  # cost of each gap sample, in normalised-score units
+    threshold: float = 0.5  # with gaps: a sample joins a segment above this normalised score
+    normalisation: str = "zscore"  # see NORMALISATIONS
+    decoder: str = GroundOptions.decoder  # see DECODERS
+    batch_size: int = GroundOptions.batch_size  # frames per model forward pass
+
+    def __post_init__(self) -> None:
+        self.ground_options()  # validates fps, lengths, decoder and batch size
+        if self.normalisation not in NORMALISATIONS:
+            raise UsageError(
+                f"--normalise {self.normalisation!r} is not one of "
+                f"{', '.join(NORMALISATIONS)}"
+            )
+        if not math.isfinite(self.threshold):
+            raise UsageError(f"--threshold must be a finite number, got {self.threshold}")
+        if not self.gap_penalty >= 0:
+            raise UsageError(f"--gap-penalty must be >= 0, got {self.gap_penalty}")
+
+    def ground_options(self) -> GroundOptions:
+        """The sampling part as the grounding pipeline takes it."""
+        return GroundOptions(
+            fps=self.fps,
+            min_len_s=self.min_len_s,
+            max_len_s=self.max_len_s,
+            decoder=self.decoder,
+            batch_size=self.batch_size,
+        )

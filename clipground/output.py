@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict
-from typing import Any, TextIO
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
 
+from clipground.numeric import temporal_iou
 from clipground.types import Grounding, Moment
+
+if TYPE_CHECKING:
+    from clipground.pipeline import Alignment
 
 FORMATS = ("json", "jsonl", "table")
 
@@ -42,6 +48,53 @@ def grounding_record(g: Grounding) -> dict[str, Any]:
             {"text": text, **moment_record(m)} for text, m in zip(g.query, g.sentences)
         ]
     return record
+
+
+def alignment_records(
+    alignment: Alignment, clips: Sequence[Path] | None = None
+) -> list[dict[str, Any]]:
+    """One record per aligned span, in order, then {"summary": {...}}."""
+    records, ious = [], []
+    for i, aligned in enumerate(alignment.spans):
+        span = aligned.span
+        record: dict[str, Any] = {"index": aligned.index, "text": span.text}
+        record.update(moment_record(aligned.moment))
+        record["sentences"] = [span.first, span.last]
+        if span.cue_start_s is not None and span.cue_end_s is not None:
+            record.update(
+                cue_start_s=round(span.cue_start_s, 6), cue_end_s=round(span.cue_end_s, 6)
+            )
+            ious.append(
+                temporal_iou(
+                    (span.cue_start_s, span.cue_end_s),
+                    (aligned.moment.start_s, aligned.moment.end_s),
+                )
+            )
+        if clips:
+            record["clip"] = str(clips[i])
+        records.append(record)
+    records.append({"summary": _summary(alignment, ious)})
+    return records
+
+
+def _summary(a: Alignment, ious: list[float]) -> dict[str, Any]:
+    summary: dict[str, Any] = {
+        "video": a.video,
+        "spans": len(a.spans),
+        "total_score": round(a.total_score, 6),
+        "normalisation": a.normalisation,
+        "allow_gaps": a.allow_gaps,
+        "model": a.model,
+        "decoder": a.decoder,
+        "native_fps": round(a.native_fps, 6),
+        "num_frames": a.num_frames,
+        "duration_s": round(a.duration_s, 6),
+        "sample_fps": a.sample_fps,
+        "num_sampled": a.num_sampled,
+    }
+    if ious and len(ious) == len(a.spans):
+        summary["mean_iou_vs_cues"] = round(sum(ious) / len(ious), 6)
+    return summary
 
 
 def write_record(record: dict[str, Any], fmt: str, out: TextIO) -> None:

@@ -358,7 +358,7 @@ def test_align_bad_files(run_align, tmp_path: Path) -> None:
 
 
 def test_alignment_records_compare_with_subtitle_timing() -> None:
-    from clipground.cli_align import alignment_records
+    from clipground.output import alignment_records
     from clipground.types import Moment
 
     spans = [AP.Span(0, 0, ("a.",), 0.0, 2.0), AP.Span(1, 2, ("b.", "c."), 2.0, 4.0)]

@@ -4,11 +4,10 @@
 for many questions about one video; `ground_samples` is the first pass alone (no second decoding).
 """
 
-from clipground.options import GroundOptions
+from clipground.options import AlignOptions, GroundOptions
 from clipground.pipeline.align import (
     AlignedSpan,
     Alignment,
-    AlignOptions,
     Span,
     align_embedded,
     align_video,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,7 @@ from clipground import search
 from clipground.errors import UsageError
 from clipground.model import Encoder
 from clipground.numeric import unit, unit_rows
-from clipground.options import GroundOptions
+from clipground.options import AlignOptions
 from clipground.pipeline.embed import embed_cached
 from clipground.pipeline.query import encode_query
 from clipground.pipeline.windows import lengths_in_samples, to_moment
@@ -26,42 +25,6 @@ from clipground.types import Moment, Progress, VideoEmbedding
 if TYPE_CHECKING:
     from clipground.cache import EmbeddingCache
 
-
-@dataclass(frozen=True)
-class AlignOptions:
-    """How to sample the video and which segmentations the alignment may choose."""
-
-    fps: float = 2.0  # sampling rate before embedding
-    min_len_s: float | None = None  # shortest segment per sentence; None = one sample
-    max_len_s: float | None = None  # longest segment per sentence; None = no cap
-    allow_gaps: bool = True  # frames may belong to no sentence; scripts/bench_align.py: better
-    gap_penalty: float = 0.0  # cost of each gap sample, in normalised-score units
-    threshold: float = 0.5  # with gaps: a sample joins a segment above this normalised score
-    normalisation: str = "zscore"  # see align.NORMALISATIONS
-    decoder: str = "pyav"  # see video.DECODERS
-    batch_size: int = 32  # frames per model forward pass
-
-    def __post_init__(self) -> None:
-        self.ground_options()  # validates fps, lengths, decoder and batch size
-        if self.normalisation not in solver.NORMALISATIONS:
-            raise UsageError(
-                f"--normalise {self.normalisation!r} is not one of "
-                f"{', '.join(solver.NORMALISATIONS)}"
-            )
-        if not math.isfinite(self.threshold):
-            raise UsageError(f"--threshold must be a finite number, got {self.threshold}")
-        if not self.gap_penalty >= 0:
-            raise UsageError(f"--gap-penalty must be >= 0, got {self.gap_penalty}")
-
-    def ground_options(self) -> GroundOptions:
-        """The sampling part as the grounding pipeline takes it."""
-        return GroundOptions(
-            fps=self.fps,
-            min_len_s=self.min_len_s,
-            max_len_s=self.max_len_s,
-            decoder=self.decoder,
-            batch_size=self.batch_size,
-        )
 
 
 @dataclass(frozen=True)

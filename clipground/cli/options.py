@@ -1,14 +1,17 @@
-"""Option declarations shared by the commands, so each flag is spelled and explained once."""
+"""Option declarations shared by the commands, so each flag is spelled and explained once.
+
+Defaults are read from `GroundOptions()` and `ModelSpec()`, never restated per command.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import Annotated, Optional
 
 import typer
 
-if TYPE_CHECKING:
-    from clipground.model import ModelSpec
+from clipground.model import ModelSpec
+from clipground.options import AlignOptions, GroundOptions
 
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or warnings on stderr.")]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs and tracebacks on stderr.")]
@@ -64,16 +67,15 @@ Export = Annotated[Optional[Path], typer.Option(help="Cut the found segments int
 Padding = Annotated[float, typer.Option(help="--export: seconds added before and after.")]
 Reencode = Annotated[bool, typer.Option(help="--export: re-encode, exact to the frame.")]
 
-DEFAULT_MODEL = "ViT-B-32"
-DEFAULT_PRETRAINED = "laion2b_s34b_b79k"
+GROUND = GroundOptions()  # the defaults of every window and sampling option
+ALIGN = AlignOptions()  # the defaults of the alignment options
+MODEL = ModelSpec()  # the defaults of every model option
 
 
 def model_spec(
     model: str, pretrained: str, checkpoint: str | None, device: str, precision: str = "auto"
 ) -> ModelSpec:
     """The model options as a ModelSpec ('none' means random weights)."""
-    from clipground.model import ModelSpec
-
     tag = None if pretrained.lower() == "none" else pretrained
     return ModelSpec(
         name=model, pretrained=tag, checkpoint=checkpoint, device=device, precision=precision

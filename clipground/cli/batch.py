@@ -1,27 +1,51 @@
-"""Commands over many videos: `embed`, `batch`, `search`, `cache info|clear`.
+"""Commands over many videos: `embed`, `batch`, `search`.
 
-A thin layer like cli.py: options -> clipground.batch -> one JSON line per record on stdout.
-Errors become exit codes in `cli._command`; exit code 1 means some items failed.
+Options -> clipground.batch -> one JSON line per record on stdout; exit code 1 means some items
+failed (the others still completed).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import re
-import sys
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from clipground.cli_options import (
-    BatchSize, CacheDir, Checkpoint, Decoder, DecodeWorkers, Device, Export, Fps, MaxFraction, MaxLen,
-    Method, MinLen, Model, ModelStreams, NmsIou, Objective, Padding, Precision, Pretrained, Quiet,
-    Reencode, Refine, RefineFps, SpanMode, Texts, Verbose, model_spec,
+from clipground.cli._common import command, echo_json, show_progress
+from clipground.cli.options import (
+    GROUND,
+    MODEL,
+    BatchSize,
+    CacheDir,
+    Checkpoint,
+    Decoder,
+    DecodeWorkers,
+    Device,
+    Export,
+    Fps,
+    MaxFraction,
+    MaxLen,
+    Method,
+    MinLen,
+    Model,
+    ModelStreams,
+    NmsIou,
+    Objective,
+    Padding,
+    Precision,
+    Pretrained,
+    Quiet,
+    Reencode,
+    Refine,
+    RefineFps,
+    SpanMode,
+    Texts,
+    Verbose,
+    model_spec,
 )
 
 if TYPE_CHECKING:
@@ -30,8 +54,6 @@ if TYPE_CHECKING:
     from clipground.pipeline import GroundOptions
 
 log = logging.getLogger(__name__)
-
-cache_app = typer.Typer(no_args_is_help=True, help="Inspect or clear the embedding cache.")
 
 Paths = Annotated[
     list[str],
@@ -75,19 +97,6 @@ def _embedder(
     options = replace(options, decode_workers=decode_workers(options, sharing=workers))
     setup = WorkerSetup(model=spec, options=options, threads=threads, log_level=level)
     return Embedder(encoder, setup, EmbeddingCache(cache_dir), workers, timeout, progress.frames)
-
-
-def _command(quiet: bool, verbose: bool) -> contextlib.AbstractContextManager[None]:
-    """cli._command: stderr logging, and every error to one line and its exit code."""
-    from clipground.cli import _command as command
-
-    return command(quiet, verbose)
-
-
-def _show_progress(quiet: bool) -> bool:
-    from clipground.cli import _show_progress as show
-
-    return show(quiet)
 
 
 @dataclass
@@ -142,11 +151,6 @@ def _tracker(show: bool, total: int) -> Iterator[_Tracker]:
         yield _Tracker(bar, bar.add_task("videos", total=total, rate=""))
 
 
-def _echo(record: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
-    sys.stdout.flush()
-
-
 # ---------------------------------------------------------------------------------------------
 # Commands
 
@@ -154,14 +158,14 @@ def _echo(record: dict[str, Any]) -> None:
 def embed(
     paths: Paths,
     glob: Glob = None,
-    fps: Fps = 2.0,
-    model: Model = "ViT-B-32",
-    pretrained: Pretrained = "laion2b_s34b_b79k",
+    fps: Fps = GROUND.fps,
+    model: Model = MODEL.name,
+    pretrained: Pretrained = MODEL.pretrained,
     checkpoint: Checkpoint = None,
-    device: Device = "auto",
-    precision: Precision = "auto",
-    decoder: Decoder = "pyav",
-    batch_size: BatchSize = 32,
+    device: Device = MODEL.device,
+    precision: Precision = MODEL.precision,
+    decoder: Decoder = GROUND.decoder,
+    batch_size: BatchSize = GROUND.batch_size,
     decode_workers: DecodeWorkers = None,
     model_streams: ModelStreams = None,
     cache_dir: CacheDir = None,
@@ -173,7 +177,7 @@ def embed(
 ) -> None:
     """Decode and embed videos into the cache: one JSON line per video (none with --quiet)."""
     failed = False
-    with _command(quiet, verbose):
+    with command(quiet, verbose):
         from clipground import batch
         from clipground.model import load_encoder
         from clipground.pipeline import GroundOptions
@@ -185,13 +189,13 @@ def embed(
         spec = model_spec(model, pretrained, checkpoint, device, precision)
         videos = batch.find_videos(paths, glob)
         encoder = load_encoder(spec)
-        with _tracker(_show_progress(quiet), len(videos)) as progress:
+        with _tracker(show_progress(quiet), len(videos)) as progress:
             embedder = _embedder(encoder, spec, options, cache_dir, workers, timeout, progress)
             for outcome in embedder.run(videos):
                 progress.video_done()
                 failed |= outcome.error is not None
                 if not quiet:
-                    _echo(batch.embed_record(outcome))
+                    echo_json(batch.embed_record(outcome))
                 if failed and fail_fast:
                     break
     if failed:
@@ -215,22 +219,22 @@ def batch(
         bool, typer.Option(help="Skip pairs already in --output (error records are retried).")
     ] = False,
     glob: Glob = None,
-    fps: Fps = 2.0,
+    fps: Fps = GROUND.fps,
     min_len: MinLen = None,
     max_len: MaxLen = None,
-    max_fraction: MaxFraction = 0.5,
-    top_k: Annotated[int, typer.Option(help="Candidate windows reported per pair.")] = 5,
-    nms_iou: NmsIou = 0.3,
-    objective: Objective = "balanced",
-    method: Method = "auto",
-    span_mode: SpanMode = "ordered",
-    model: Model = "ViT-B-32",
-    pretrained: Pretrained = "laion2b_s34b_b79k",
+    max_fraction: MaxFraction = GROUND.max_fraction,
+    top_k: Annotated[int, typer.Option(help="Candidate windows reported per pair.")] = GROUND.top_k,
+    nms_iou: NmsIou = GROUND.nms_iou,
+    objective: Objective = GROUND.objective,
+    method: Method = GROUND.method,
+    span_mode: SpanMode = GROUND.span_mode,
+    model: Model = MODEL.name,
+    pretrained: Pretrained = MODEL.pretrained,
     checkpoint: Checkpoint = None,
-    device: Device = "auto",
-    precision: Precision = "auto",
-    decoder: Decoder = "pyav",
-    batch_size: BatchSize = 32,
+    device: Device = MODEL.device,
+    precision: Precision = MODEL.precision,
+    decoder: Decoder = GROUND.decoder,
+    batch_size: BatchSize = GROUND.batch_size,
     decode_workers: DecodeWorkers = None,
     model_streams: ModelStreams = None,
     refine: Refine = None,
@@ -247,7 +251,7 @@ def batch(
 ) -> None:
     """Answer every (video, query) pair: one JSON line each, written as it completes."""
     failed = False
-    with _command(quiet, verbose):
+    with command(quiet, verbose):
         from clipground import batch as jobs
         from clipground.errors import UsageError
         from clipground.model import load_encoder
@@ -285,7 +289,7 @@ def batch(
             return
         encoder = load_encoder(spec)
         encoded = {eq.query: eq for eq in jobs.encode_queries(encoder, asked)}
-        with results.writer() as write, _tracker(_show_progress(quiet), len(todo)) as progress:
+        with results.writer() as write, _tracker(show_progress(quiet), len(todo)) as progress:
             embedder = _embedder(encoder, spec, options, cache_dir, workers, timeout, progress)
             for outcome in embedder.run(list(todo)):
                 progress.video_done()
@@ -323,22 +327,22 @@ def search(
     text: Texts = None,
     top_k: Annotated[int, typer.Option(help="Windows reported, across all videos.")] = 10,
     glob: Glob = None,
-    fps: Fps = 2.0,
+    fps: Fps = GROUND.fps,
     min_len: MinLen = None,
     max_len: MaxLen = None,
-    max_fraction: MaxFraction = 0.5,
-    nms_iou: NmsIou = 0.3,
-    objective: Objective = "balanced",
-    method: Method = "auto",
+    max_fraction: MaxFraction = GROUND.max_fraction,
+    nms_iou: NmsIou = GROUND.nms_iou,
+    objective: Objective = GROUND.objective,
+    method: Method = GROUND.method,
     refine: Refine = None,
     refine_fps: RefineFps = None,
-    model: Model = "ViT-B-32",
-    pretrained: Pretrained = "laion2b_s34b_b79k",
+    model: Model = MODEL.name,
+    pretrained: Pretrained = MODEL.pretrained,
     checkpoint: Checkpoint = None,
-    device: Device = "auto",
-    precision: Precision = "auto",
-    decoder: Decoder = "pyav",
-    batch_size: BatchSize = 32,
+    device: Device = MODEL.device,
+    precision: Precision = MODEL.precision,
+    decoder: Decoder = GROUND.decoder,
+    batch_size: BatchSize = GROUND.batch_size,
     decode_workers: DecodeWorkers = None,
     model_streams: ModelStreams = None,
     cache_dir: CacheDir = None,
@@ -350,7 +354,7 @@ def search(
     """Rank the best windows across all the videos (embedding any that are not cached yet), then
     refine the boundaries of the hits as `match` does."""
     failed = False
-    with _command(quiet, verbose):
+    with command(quiet, verbose):
         from clipground import batch as jobs
         from clipground.errors import ClipgroundError
         from clipground.model import load_encoder
@@ -378,7 +382,7 @@ def search(
         videos = jobs.find_videos(paths, glob)
         encoder = load_encoder(spec)
         ranking = jobs.LibrarySearch(sentences, encode_query(encoder, sentences), options, top_k)
-        with _tracker(_show_progress(quiet), len(videos)) as progress:
+        with _tracker(show_progress(quiet), len(videos)) as progress:
             for outcome in _embedder(
                 encoder, spec, options, cache_dir, workers, timeout, progress
             ).run(videos):
@@ -392,56 +396,6 @@ def search(
                 except ClipgroundError as exc:  # e.g. shorter than --min-len: it cannot match
                     log.warning("%s", exc)
         for rank, hit in enumerate(ranking.hits(encoder), 1):
-            _echo(jobs.hit_record(rank, hit, sentences, options, encoder.identity))
+            echo_json(jobs.hit_record(rank, hit, sentences, options, encoder.identity))
     if failed:
         raise typer.Exit(1)
-
-
-@cache_app.command("info")
-def cache_info(cache_dir: CacheDir = None, quiet: Quiet = False, verbose: Verbose = False) -> None:
-    """Where the cache is, how many videos it holds and its size (one JSON object)."""
-    with _command(quiet, verbose):
-        from clipground.cache import EmbeddingCache
-
-        _echo(asdict(EmbeddingCache(cache_dir).info()))
-
-
-@cache_app.command("clear")
-def cache_clear(
-    older_than: Annotated[
-        str | None, typer.Option(help="Only entries unused for this long: 3600, 90m, 12h, 7d, 2w.")
-    ] = None,
-    cache_dir: CacheDir = None,
-    quiet: Quiet = False,
-    verbose: Verbose = False,
-) -> None:
-    """Remove cached embeddings (all, or those unused for --older-than)."""
-    with _command(quiet, verbose):
-        from clipground.cache import EmbeddingCache
-
-        seconds = parse_duration(older_than) if older_than is not None else None
-        cache = EmbeddingCache(cache_dir)
-        _echo({"path": str(cache.root), "removed": cache.clear(seconds)})
-
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(text: str) -> float:
-    """Seconds in "3600", "90s", "30m", "12h", "7d" or "2w"."""
-    from clipground.errors import UsageError
-
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", text.lower())
-    if not match:
-        raise UsageError(
-            f"--older-than {text!r}: use a number and a unit, e.g. 3600, 90m, 12h, 7d, 2w"
-        )
-    return float(match.group(1)) * _UNITS[match.group(2) or "s"]
-
-
-def register(app: typer.Typer) -> None:
-    """Add these commands to the main app."""
-    app.command()(embed)
-    app.command(name="batch")(batch)
-    app.command()(search)
-    app.add_typer(cache_app, name="cache")

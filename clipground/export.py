@@ -17,8 +17,8 @@ import logging
 import math
 import shutil
 import subprocess
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
@@ -45,6 +45,16 @@ class Cut:
             raise UsageError(f"bad cut {self.start_s}..{self.end_s} s for {self.path}")
 
 
+@dataclass(frozen=True)
+class ClipWriters:
+    """How clips get written: PyAV stream copy, PyAV re-encode, then the ffmpeg binary if found."""
+
+    copy: Callable[[Path, Cut], None] = field(default_factory=lambda: copy_clip)
+    reencode: Callable[[Path, Cut], None] = field(default_factory=lambda: reencode_clip)
+    which: Callable[[str], str | None] = shutil.which
+    run_ffmpeg: Callable[[list[str], Cut], None] = field(default_factory=lambda: run_ffmpeg)
+
+
 def export_moments(
     video: str | Path,
     moments: Sequence[Moment],
@@ -52,8 +62,12 @@ def export_moments(
     padding_s: float = 0.0,
     reencode: bool = False,
     stem: str | None = None,
+    writers: ClipWriters | None = None,
 ) -> list[Path]:
-    """Write each moment of `video` (padded by `padding_s` each side) to `out_dir`; their paths."""
+    """Write each moment of `video` (padded by `padding_s` each side) to `out_dir`; their paths.
+
+    `writers` are the ways a clip gets written, in the order they are tried (tests pass failing
+    ones to reach the fallbacks)."""
     if not (math.isfinite(padding_s) and padding_s >= 0):
         raise UsageError(f"--padding must be a number of seconds >= 0, got {padding_s}")
     video = Path(video)
@@ -67,7 +81,7 @@ def export_moments(
         )
         for i, m in enumerate(moments)
     ]
-    return [cut_clip(video, cut, reencode) for cut in cuts]
+    return [cut_clip(video, cut, reencode, writers or ClipWriters()) for cut in cuts]
 
 
 def _out_dir(out_dir: str | Path) -> Path:
@@ -79,7 +93,7 @@ def _out_dir(out_dir: str | Path) -> Path:
     return out
 
 
-def cut_clip(video: Path, cut: Cut, reencode: bool) -> Path:
+def cut_clip(video: Path, cut: Cut, reencode: bool, writers: ClipWriters) -> Path:
     """Write one clip with PyAV: a stream copy unless `reencode`, or when copying fails (a codec
     the container cannot take as is); then, as asked, the ffmpeg binary if there is one. The path
     written (a re-encoded fallback is an .mp4)."""
@@ -89,21 +103,21 @@ def cut_clip(video: Path, cut: Cut, reencode: bool) -> Path:
     try:
         if not reencode:
             try:
-                _copy(video, cut)
+                writers.copy(video, cut)
                 return cut.path
             except (av.error.FFmpegError, ValueError) as exc:
                 cut.path.unlink(missing_ok=True)
                 log.warning("%s: cannot stream-copy a clip (%s); re-encoding it", video, exc)
                 written = Cut(cut.start_s, cut.end_s, cut.path.with_suffix(".mp4"))
-        _reencode(video, written)
+        writers.reencode(video, written)
         return written.path
     except (av.error.FFmpegError, ValueError) as exc:
-        binary = shutil.which("ffmpeg")
+        binary = writers.which("ffmpeg")
         if binary is None:
             raise VideoError(f"{video}: cannot write clip {written.path} ({exc})") from exc
         written.path.unlink(missing_ok=True)
         log.warning("PyAV could not write %s (%s); trying %s", cut.path, exc, binary)
-        _run_ffmpeg(ffmpeg_command(binary, video, cut, reencode), cut)
+        writers.run_ffmpeg(ffmpeg_command(binary, video, cut, reencode), cut)
         return cut.path
 
 
@@ -117,7 +131,8 @@ def ffmpeg_command(binary: str, video: Path, cut: Cut, reencode: bool) -> list[s
     ]  # fmt: skip
 
 
-def _run_ffmpeg(command: list[str], cut: Cut) -> None:
+def run_ffmpeg(command: list[str], cut: Cut) -> None:
+    """Run the ffmpeg binary's `command`; a `VideoError` with its last words if it fails."""
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise VideoError(f"ffmpeg could not write {cut.path}: {done.stderr.strip()[-300:]}")
@@ -126,7 +141,8 @@ def _run_ffmpeg(command: list[str], cut: Cut) -> None:
 # ---------------------------------------------------------------- stream copy
 
 
-def _copy(video: Path, cut: Cut) -> None:
+def copy_clip(video: Path, cut: Cut) -> None:
+    """Write `cut` by copying packets (from the keyframe before its start): fast, no quality loss."""
     import av
 
     with _open(video) as src, av.open(str(cut.path), mode="w") as dst:
@@ -203,7 +219,8 @@ def _keyframe_at_or_before(src, stream, target: int) -> int:
 # ---------------------------------------------------------------- re-encode
 
 
-def _reencode(video: Path, cut: Cut) -> None:
+def reencode_clip(video: Path, cut: Cut) -> None:
+    """Write `cut` re-encoded to H.264/AAC MP4, exact to the frame."""
     import av
     from av.video.reformatter import VideoReformatter
 

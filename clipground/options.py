@@ -38,7 +38,9 @@ class GroundOptions:
     batch_size: int = 32  # frames per model forward pass
     refine: bool | None = None  # second, dense pass near the boundaries; None = for long videos
     refine_fps: float | None = None  # rate of that pass; None = every native frame
-    refine_timeout_s: float | None = None  # longest that pass may take (batch, search); None = no limit
+    refine_timeout_s: float | None = (
+        None  # longest that pass may take (batch, search); None = no limit
+    )
     decode_workers: int | None = None  # stretches decoded at once; None: decode_workers()
     model_streams: int | None = None  # chunks embedded at once; None: model_streams()
 
@@ -54,7 +56,9 @@ class GroundOptions:
         _choice("--span-mode", self.span_mode, SPAN_MODES)
         _choice("--decoder", self.decoder, DECODERS)
         if self.top_k < 1 or self.batch_size < 1:
-            raise UsageError(f"--top-k ({self.top_k}) and --batch-size ({self.batch_size}) must be >= 1")
+            raise UsageError(
+                f"--top-k ({self.top_k}) and --batch-size ({self.batch_size}) must be >= 1"
+            )
         if not (math.isfinite(self.max_fraction) and 0 < self.max_fraction <= 1):
             raise UsageError(f"--max-fraction must be within (0, 1], got {self.max_fraction}")
         if self.refine_fps is not None:
@@ -76,9 +80,11 @@ class GroundOptions:
                 f"--model-streams must be 1..{MAX_MODEL_STREAMS}, got {self.model_streams}"
             )
 
+
 def _positive(flag: str, value: float) -> None:
     if not (math.isfinite(value) and value > 0):
         raise UsageError(f"{flag} must be a positive number, got {value}")
+
 
 def _choice(flag: str, value: str, allowed: Sequence[str]) -> None:
     if value not in allowed:
@@ -103,8 +109,7 @@ class AlignOptions:
         self.ground_options()  # validates fps, lengths, decoder and batch size
         if self.normalisation not in NORMALISATIONS:
             raise UsageError(
-                f"--normalise {self.normalisation!r} is not one of "
-                f"{', '.join(NORMALISATIONS)}"
+                f"--normalise {self.normalisation!r} is not one of {', '.join(NORMALISATIONS)}"
             )
         if not math.isfinite(self.threshold):
             raise UsageError(f"--threshold must be a finite number, got {self.threshold}")

@@ -117,33 +117,32 @@ def test_bad_inputs(source: Path, tmp_path: Path) -> None:
         E.export_moments(source, [window(0, 1)], tmp_path / "file" / "sub")
 
 
-def test_a_failed_stream_copy_falls_back_to_reencoding(
-    source: Path, tmp_path: Path, monkeypatch, caplog
-) -> None:
+def test_a_failed_stream_copy_falls_back_to_reencoding(source: Path, tmp_path: Path, caplog) -> None:
     def broken(video, cut):
         cut.path.write_bytes(b"half a clip")
         raise av.error.PermissionError(1, "simulated: codec not allowed in this container")
 
-    monkeypatch.setattr(E, "_copy", broken)
-    (path,) = E.export_moments(source, [window(40, 89)], tmp_path)
+    (path,) = E.export_moments(source, [window(40, 89)], tmp_path, writers=E.ClipWriters(copy=broken))
     assert path.suffix == ".mp4" and read_clip(path)[0] == list(range(40, 90))
     assert "re-encoding it" in caplog.text
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # the broken copy is gone
 
 
-def test_ffmpeg_binary_is_the_last_resort(source: Path, tmp_path: Path, monkeypatch) -> None:
+def test_ffmpeg_binary_is_the_last_resort(source: Path, tmp_path: Path) -> None:
     def broken(video, cut):
         raise av.error.InvalidDataError(22, "simulated muxer failure")
 
     calls = []
-    monkeypatch.setattr(E, "_copy", broken)
-    monkeypatch.setattr(E, "_reencode", broken)
-    monkeypatch.setattr(E.shutil, "which", lambda name: None)
+    no_ffmpeg = E.ClipWriters(copy=broken, reencode=broken, which=lambda name: None)
     with pytest.raises(VideoError, match="simulated muxer failure"):
-        E.export_moments(source, [window(40, 89)], tmp_path)
-    monkeypatch.setattr(E.shutil, "which", lambda name: "/opt/bin/ffmpeg")
-    monkeypatch.setattr(E, "_run_ffmpeg", lambda command, cut: calls.append(command))
-    E.export_moments(source, [window(40, 89)], tmp_path, padding_s=0.5)
+        E.export_moments(source, [window(40, 89)], tmp_path, writers=no_ffmpeg)
+    ffmpeg = E.ClipWriters(
+        copy=broken,
+        reencode=broken,
+        which=lambda name: "/opt/bin/ffmpeg",
+        run_ffmpeg=lambda command, cut: calls.append(command),
+    )
+    E.export_moments(source, [window(40, 89)], tmp_path, padding_s=0.5, writers=ffmpeg)
     (command,) = calls
     assert command[0] == "/opt/bin/ffmpeg" and command[command.index("-ss") + 1] == "1.100000"
     assert command[command.index("-t") + 1] == "3.000000" and command[-3:-1] == ["-c", "copy"]

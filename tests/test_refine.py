@@ -9,7 +9,8 @@ import pytest
 
 from clipground import search
 from clipground.pipeline import GroundOptions, ground
-from clipground.refine import Curve, refine_window, window_scores
+from clipground.search import Curve, refine_window
+from clipground.search.refine import window_scores
 from conftest import make_video
 from fakes import ColourEncoder
 
@@ -115,7 +116,7 @@ def test_ordered_refinement_solves_the_same_objective_as_dense(tmp_path: Path) -
 
 
 def test_each_ordered_sentence_keeps_its_best_refined_alternative() -> None:
-    from clipground.pipeline import _refine_in_order
+    from clipground.pipeline.refine import refine_in_order
     from clipground.types import Moment
 
     def at(start_s: float, end_s: float, score: float = 0.0) -> Moment:
@@ -131,16 +132,16 @@ def test_each_ordered_sentence_keeps_its_best_refined_alternative() -> None:
 
     first = [at(0, 10), at(20, 22)]
     second = [at(11, 13), at(14, 30), at(50, 55)]  # coarse best first, as `_ordered_alternatives` lists
-    parts = _refine_in_order([first, second], np.zeros((2, 3)), refine, duration_s=60.0, min_len_s=1.0)
+    parts = refine_in_order([first, second], np.zeros((2, 3)), refine, duration_s=60.0, min_len_s=1.0)
     assert parts is not None
     assert [(p.start_s, p.end_s) for p in parts] == [(0.3, 10.3), (14.3, 30.3)]
     # the first sentence leaves room for the second; the second starts after the refined first
     assert calls[:2] == [(0, 0.0, 59.0), (20, 0.0, 59.0)]
     assert [c[1:] for c in calls[2:]] == [(10.3, 60.0)] * 3
-    assert _refine_in_order([[at(50, 55)]], np.zeros((1, 3)), refine, 60.0, 1.0) is None
+    assert refine_in_order([[at(50, 55)]], np.zeros((1, 3)), refine, 60.0, 1.0) is None
 
 
-def test_a_refine_pass_that_cannot_decode_keeps_the_coarse_answer(red_segment: Path, monkeypatch, caplog) -> None:
+def test_a_refine_pass_that_cannot_decode_keeps_the_coarse_answer(red_segment: Path, caplog) -> None:
     from clipground import pipeline
     from clipground.errors import VideoError
 
@@ -152,8 +153,7 @@ def test_a_refine_pass_that_cannot_decode_keeps_the_coarse_answer(red_segment: P
     def gone(*args, **kwargs):
         raise VideoError(f"{red_segment}: no such file")
 
-    monkeypatch.setattr(pipeline, "_embed_spans", gone)
-    g = pipeline.ground_embedded(embedded, ["red"], text, ColourEncoder(), options)
+    g = pipeline.ground_embedded(embedded, ["red"], text, ColourEncoder(), options, sampler=gone)
     assert g == coarse
     assert "boundaries not refined" in caplog.text
 
@@ -168,36 +168,44 @@ def test_each_decoding_pass_probes_the_file_once(red_segment: Path, monkeypatch)
     assert len(calls) == 1
 
 
-def test_the_refine_pass_decodes_every_span_in_one_pass(red_segment: Path, monkeypatch) -> None:
+def test_the_refine_pass_decodes_every_span_in_one_pass(red_segment: Path) -> None:
     """Several candidates give several boundary spans: one sampler (one probe, one packet scan,
     one pass, seeking or skipping between spans) embeds them all, and the answer is the same as
     embedding each span with a pass of its own."""
-    from clipground import pipeline
     from clipground.video import FrameSampler
 
     options = GroundOptions(fps=1, refine=True, top_k=3, nms_iou=0.0)
     made = []
-    monkeypatch.setattr(pipeline, "FrameSampler", lambda *a, **k: made.append(k) or FrameSampler(*a, **k))
-    one_pass = ground(red_segment, "red", ColourEncoder(), options)
+
+    def recorded(*args, **kwargs) -> FrameSampler:
+        made.append(kwargs)
+        return FrameSampler(*args, **kwargs)
+
+    one_pass = ground(red_segment, "red", ColourEncoder(), options, sampler=recorded)
     spans = made[-1]["ranges"]
     assert len(made) == 2 and len(spans) >= 3  # the first pass, then one pass over every span
 
-    def per_span(video, spans, encoder, options):
-        parts = [real_embed(video, [span], encoder, options) for span in spans]
-        return pipeline._FineFrames(
-            np.concatenate([p.embeddings for p in parts]),
-            np.concatenate([p.times_s for p in parts]),
-            np.concatenate([p.indices for p in parts]),
-        )
+    class PassPerSpan:
+        """The frames of each span from a sampler of its own, one after the other."""
 
-    real_embed = pipeline._embed_spans
-    monkeypatch.setattr(pipeline, "_embed_spans", per_span)
-    assert ground(red_segment, "red", ColourEncoder(), options) == one_pass
+        def __init__(self, *args, ranges=None, **kwargs) -> None:
+            self.passes = [FrameSampler(*args, ranges=[r], **kwargs) for r in ranges or [None]]
+            self.info = self.passes[0].info
+
+        def chunks_unordered(self, workers: int):
+            for one in self.passes:
+                yield from one.chunks_unordered(workers)
+
+        def summary(self):
+            return self.passes[0].summary()
+
+    def per_span(*args, ranges=None, **kwargs):
+        return FrameSampler(*args, **kwargs) if ranges is None else PassPerSpan(*args, ranges=ranges, **kwargs)
+
+    assert ground(red_segment, "red", ColourEncoder(), options, sampler=per_span) == one_pass
 
 
-def test_a_refine_pass_past_its_time_limit_keeps_the_coarse_answer(
-    red_segment: Path, monkeypatch, caplog
-) -> None:
+def test_a_refine_pass_past_its_time_limit_keeps_the_coarse_answer(red_segment: Path, caplog) -> None:
     """`refine_timeout_s` (batch's and search's --timeout): a second pass stuck inside the decoder
     is given up at the deadline, with a warning, and the first pass's answer stands."""
     import threading
@@ -219,10 +227,9 @@ def test_a_refine_pass_past_its_time_limit_keeps_the_coarse_answer(
             release.wait(30)  # a decoder that never returns (until the test lets it go)
             yield from ()
 
-    monkeypatch.setattr(pipeline, "FrameSampler", Stuck)
     start = time.monotonic()
     try:
-        g = pipeline.ground_embedded(embedded, ["red"], text, ColourEncoder(), options)
+        g = pipeline.ground_embedded(embedded, ["red"], text, ColourEncoder(), options, sampler=Stuck)
     finally:
         release.set()
     assert g == coarse and time.monotonic() - start < 10

@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from clipground.cache import EmbeddingCache
 
 
-
 @dataclass(frozen=True)
 class Span:
     """Transcript sentences first..last (inclusive), aligned as one unit."""
@@ -102,7 +101,6 @@ def similarity_rows(embedded: VideoEmbedding, text: np.ndarray) -> np.ndarray:
     """
     frames = unit_rows(embedded.embeddings.astype(np.float64))  # (N, D)
     return np.clip(unit_rows(np.asarray(text, dtype=np.float64)) @ frames.T, -1.0, 1.0)  # (K, N)
-
 
 
 def align_embedded(

@@ -21,18 +21,22 @@ if TYPE_CHECKING:
     from clipground.cache import EmbeddingCache
 
 
+SamplerFactory = Callable[..., FrameSampler]  # FrameSampler's signature; tests pass fakes
+
+
 def embed_video(
     video: str | Path,
     encoder: Encoder,
     options: GroundOptions,
     progress: Progress | None = None,
+    sampler: SamplerFactory = FrameSampler,
 ) -> VideoEmbedding:
     """Decode `video` at `options.fps` and embed every sampled frame, chunk by chunk (a long video
-    decoded as several segments at once: `decode_workers`)."""
-    sampler = frame_sampler(video, encoder, options, options.fps)
-    expected = expected_samples(sampler, options.fps)
+    decoded as several segments at once: `decode_workers`); `sampler` makes the frame source."""
+    source = frame_sampler(video, encoder, options, options.fps, sampler=sampler)
+    expected = expected_samples(source, options.fps)
     parts, times, indices, done = [], [], [], 0
-    chunks = background([sampler.chunks_unordered(decode_workers(options))])
+    chunks = background([source.chunks_unordered(decode_workers(options))])
     for frames, embeddings in embed_chunks(chunks, encoder, options):
         parts.append(embeddings)
         times.append(frames.times_s)
@@ -40,7 +44,7 @@ def embed_video(
         done += len(frames.indices)
         if progress:
             progress(done, expected)
-    summary = sampler.summary()
+    summary = source.summary()
     if done == 0:
         raise VideoError(f"{video}: no frame could be decoded; the file may be corrupt or empty")
     native = np.concatenate(indices).astype(np.int64)
@@ -54,6 +58,7 @@ def embed_video(
         sample_fps=options.fps,
         model=encoder.identity,
     )
+
 
 def embed_cached(
     video: str | Path,
@@ -73,6 +78,7 @@ def embed_cached(
         cache.put(key, embedded)
     return embedded, False
 
+
 def decode_workers(
     options: GroundOptions, sharing: int = 1, cpu_count: Callable[[], int | None] = os.cpu_count
 ) -> int:
@@ -85,11 +91,13 @@ def decode_workers(
         return options.decode_workers
     return max(1, min(AUTO_DECODE_WORKERS, (cpu_count() or 1) // max(1, sharing)))
 
+
 def model_streams(encoder: Encoder, options: GroundOptions) -> int:
     """How many chunks the model embeds at once: `options.model_streams`, else the encoder's
     default (`Encoder.default_streams`: two on a CPU with two cores or more, one on a GPU)."""
     requested = options.model_streams
     return requested if requested is not None else encoder.default_streams()
+
 
 def embed_chunks(
     chunks: Iterator[Frames], encoder: Encoder, options: GroundOptions
@@ -103,18 +111,27 @@ def embed_chunks(
     with encoder.streams(streams) as setup:
         yield from mapped(lambda f: encoder.encode_frames(f.pixels), chunks, streams, setup)
 
+
 def frame_sampler(
     video: str | Path,
     encoder: Encoder,
     options: GroundOptions,
     fps: float | None,
     ranges: Sequence[tuple[float, float]] | None = None,
+    sampler: SamplerFactory = FrameSampler,
 ) -> FrameSampler:
-    return FrameSampler(
-        video, fps=fps, size=encoder.input.decode_size, decoder=options.decoder,
-        chunk_size=options.batch_size, ranges=ranges,
+    """The frames of `video` the encoder takes, sampled at `fps` (None: every frame) in `ranges`."""
+    return sampler(
+        video,
+        fps=fps,
+        size=encoder.input.decode_size,
+        decoder=options.decoder,
+        chunk_size=options.batch_size,
+        ranges=ranges,
     )
 
+
 def expected_samples(sampler: FrameSampler, fps: float) -> int | None:
+    """How many samples a pass at `fps` should give (None when the duration is unknown)."""
     duration = sampler.info.duration_s
     return None if not duration else max(1, math.ceil(duration * fps))

@@ -11,12 +11,13 @@ import numpy as np
 from clipground.errors import VideoError
 from clipground.model import Encoder
 from clipground.options import GroundOptions
-from clipground.pipeline.embed import embed_video
+from clipground.pipeline.embed import SamplerFactory, embed_video
 from clipground.pipeline.query import encode_query
 from clipground.pipeline.refine import refine_grounding, wants_refinement
 from clipground.pipeline.windows import ground_samples
 from clipground.text import as_sentences, clean_query
 from clipground.types import Grounding, Progress, VideoEmbedding
+from clipground.video import FrameSampler
 
 log = logging.getLogger(__name__)
 
@@ -27,12 +28,14 @@ def ground(
     encoder: Encoder,
     options: GroundOptions = GroundOptions(),
     progress: Progress | None = None,
+    sampler: SamplerFactory = FrameSampler,
 ) -> Grounding:
     """Find where `query` (one sentence or an ordered span of sentences) happens in `video`."""
     sentences = clean_query(query)
     text = encode_query(encoder, sentences)
-    embedded = embed_video(video, encoder, options, progress)
-    return ground_embedded(embedded, sentences, text, encoder, options)
+    embedded = embed_video(video, encoder, options, progress, sampler)
+    return ground_embedded(embedded, sentences, text, encoder, options, sampler)
+
 
 def ground_queries(
     video: str | Path,
@@ -40,12 +43,17 @@ def ground_queries(
     encoder: Encoder,
     options: GroundOptions = GroundOptions(),
     progress: Progress | None = None,
+    sampler: SamplerFactory = FrameSampler,
 ) -> list[Grounding]:
     """Ground several queries (each one sentence or an ordered span of them) in one video, decoding
     and embedding it once."""
     cleaned = [clean_query(q) for q in as_sentences(queries)]
-    embedded = embed_video(video, encoder, options, progress)
-    return [ground_embedded(embedded, q, encode_query(encoder, q), encoder, options) for q in cleaned]
+    embedded = embed_video(video, encoder, options, progress, sampler)
+    return [
+        ground_embedded(embedded, q, encode_query(encoder, q), encoder, options, sampler)
+        for q in cleaned
+    ]
+
 
 def ground_embedded(
     embedded: VideoEmbedding,
@@ -53,6 +61,7 @@ def ground_embedded(
     query_embeddings: np.ndarray,
     encoder: Encoder,
     options: GroundOptions,
+    sampler: SamplerFactory = FrameSampler,
 ) -> Grounding:
     """Search an embedded video for `query_embeddings` (K, D) of `sentences`, then refine the
     boundaries where `wants_refinement` says so: the answer `ground` gives for the same video.
@@ -65,8 +74,12 @@ def ground_embedded(
     if not wants_refinement(embedded, options):
         return coarse
     try:
-        return refine_grounding(coarse, embedded, text, encoder, options)
+        return refine_grounding(coarse, embedded, text, encoder, options, sampler)
     except VideoError as exc:
-        log.warning("%s: boundaries not refined (%s); the %g frames/s answer stands", embedded.video,
-                    exc, options.fps)
+        log.warning(
+            "%s: boundaries not refined (%s); the %g frames/s answer stands",
+            embedded.video,
+            exc,
+            options.fps,
+        )
         return coarse

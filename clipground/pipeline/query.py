@@ -24,7 +24,9 @@ def encode_query(encoder: Encoder, sentences: str | Sequence[str]) -> np.ndarray
             log.warning(
                 "query text of %d words is longer than the model's %d-token context: "
                 "split into %d chunks whose embeddings are averaged",
-                len(sentence.split()), encoder.context_length, len(chunks),
+                len(sentence.split()),
+                encoder.context_length,
+                len(chunks),
             )
         rows.append(unit(encoder.encode_texts(chunks).mean(axis=0)))
     return np.stack(rows).astype(np.float32)

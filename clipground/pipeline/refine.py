@@ -13,7 +13,12 @@ from clipground.errors import VideoError
 from clipground.model import Encoder
 from clipground.numeric import unit
 from clipground.options import GroundOptions
-from clipground.pipeline.embed import decode_workers, embed_chunks, frame_sampler
+from clipground.pipeline.embed import (
+    SamplerFactory,
+    decode_workers,
+    embed_chunks,
+    frame_sampler,
+)
 from clipground.pipeline.windows import (
     lengths_in_samples,
     max_len_s,
@@ -23,10 +28,13 @@ from clipground.pipeline.windows import (
     to_moment,
 )
 from clipground.types import Frames, Grounding, Moment, VideoEmbedding
+from clipground.video import FrameSampler
 from clipground.workers import Overdue, background
 
 REFINE_AUTO_MIN_S = 60.0  # videos at least this long are refined unless --no-refine
-REFINE_MARGIN_STEPS = 2  # coarse steps around each boundary searched densely (1 missed 1 in 12 on the benchmark)
+REFINE_MARGIN_STEPS = (
+    2  # coarse steps around each boundary searched densely (1 missed 1 in 12 on the benchmark)
+)
 
 
 def wants_refinement(embedded: VideoEmbedding, options: GroundOptions) -> bool:
@@ -42,7 +50,12 @@ SENTENCE_ALTERNATIVES = 3  # coarse windows refined per ordered sentence; the be
 
 
 def refine_grounding(
-    coarse: Grounding, embedded: VideoEmbedding, text: np.ndarray, encoder: Encoder, options: GroundOptions
+    coarse: Grounding,
+    embedded: VideoEmbedding,
+    text: np.ndarray,
+    encoder: Encoder,
+    options: GroundOptions,
+    sampler: SamplerFactory = FrameSampler,
 ) -> Grounding:
     """Embed frames densely within two coarse steps of each window's boundaries and re-solve there.
 
@@ -54,22 +67,37 @@ def refine_grounding(
     alternatives = _sentence_alternatives(coarse, embedded, text, options)
     windows = [*coarse.candidates, *(m for group in alternatives for m in group)]
     spans = _merge_spans([(b - margin, b + margin) for m in windows for b in (m.start_s, m.end_s)])
-    fine = _embed_spans(embedded.video, spans, encoder, options)
+    fine = _embed_spans(embedded.video, spans, encoder, options, sampler)
     merged = _merge_samples(embedded, fine)
     refine = _refiner(merged, embedded.summary.duration_s, margin, options)
     frames_embedded = coarse.frames_embedded + fine.count
     if coarse.sentences:
         duration_s = embedded.summary.duration_s
-        parts = _refine_in_order(alternatives, text, refine, duration_s, shortest_window_s(options))
+        parts = refine_in_order(alternatives, text, refine, duration_s, shortest_window_s(options))
         if parts is None:
             return replace(coarse, frames_embedded=frames_embedded)
-        union = Moment(parts[0].start_frame, parts[-1].end_frame, parts[0].start_s, parts[-1].end_s,
-                       float(np.mean([p.score for p in parts])))
-        return replace(coarse, best=union, candidates=(union,), sentences=tuple(parts),
-                       frames_embedded=frames_embedded)
+        union = Moment(
+            parts[0].start_frame,
+            parts[-1].end_frame,
+            parts[0].start_s,
+            parts[-1].end_s,
+            float(np.mean([p.score for p in parts])),
+        )
+        return replace(
+            coarse,
+            best=union,
+            candidates=(union,),
+            sentences=tuple(parts),
+            frames_embedded=frames_embedded,
+        )
     query = unit(text.mean(axis=0))
-    moments = sorted((refine(m, query) or m for m in coarse.candidates), key=lambda m: -m.score)  # stable
-    return replace(coarse, best=moments[0], candidates=tuple(moments), frames_embedded=frames_embedded)
+    moments = sorted(
+        (refine(m, query) or m for m in coarse.candidates), key=lambda m: -m.score
+    )  # stable
+    return replace(
+        coarse, best=moments[0], candidates=tuple(moments), frames_embedded=frames_embedded
+    )
+
 
 def _sentence_alternatives(
     coarse: Grounding, embedded: VideoEmbedding, text: np.ndarray, options: GroundOptions
@@ -84,9 +112,13 @@ def _sentence_alternatives(
     factor = score_unit(embedded, options.objective)
     return [[to_moment(embedded, w, factor) for w in group] for group in found]
 
+
 Refine = Callable[..., Moment | None]  # (moment, query vector, from_s=0, to_s=duration)
 
-def _refiner(merged: VideoEmbedding, duration_s: float, margin: float, options: GroundOptions) -> Refine:
+
+def _refiner(
+    merged: VideoEmbedding, duration_s: float, margin: float, options: GroundOptions
+) -> Refine:
     """Re-solve one window's boundaries on the merged samples' curve for a query vector; None when
     no window near them fits the length limits.
 
@@ -105,12 +137,19 @@ def _refiner(merged: VideoEmbedding, duration_s: float, margin: float, options: 
         first = int(inside[0])
         values = search.similarity(merged.embeddings[inside], query)
         curve = search.Curve(merged.times_s[inside], min(to_s, duration_s), values)
-        w = search.refine_window(curve, m.start_s, m.end_s, margin, options.objective, min_len_s, cap)
-        return None if w is None else to_moment(merged, search.Window(w.first + first, w.last + first, w.score))
+        w = search.refine_window(
+            curve, m.start_s, m.end_s, margin, options.objective, min_len_s, cap
+        )
+        return (
+            None
+            if w is None
+            else to_moment(merged, search.Window(w.first + first, w.last + first, w.score))
+        )
 
     return refine
 
-def _refine_in_order(
+
+def refine_in_order(
     alternatives: Sequence[Sequence[Moment]],
     text: np.ndarray,
     refine: Refine,
@@ -130,6 +169,7 @@ def _refine_in_order(
         fine.append(max(refined, key=lambda m: m.score))  # the first of equals: the coarse answer's
     return fine
 
+
 @dataclass(frozen=True)
 class _FineFrames:
     embeddings: np.ndarray
@@ -139,6 +179,7 @@ class _FineFrames:
     @property
     def count(self) -> int:
         return len(self.indices)
+
 
 def _merge_spans(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
     """Union of overlapping time spans, so no stretch is decoded twice."""
@@ -150,8 +191,13 @@ def _merge_spans(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
             merged.append((a, b))
     return merged
 
+
 def _embed_spans(
-    video: str, spans: list[tuple[float, float]], encoder: Encoder, options: GroundOptions
+    video: str,
+    spans: list[tuple[float, float]],
+    encoder: Encoder,
+    options: GroundOptions,
+    sampler: SamplerFactory,
 ) -> _FineFrames:
     """Embed the frames of every span in one pass (one probe and packet scan, seeking between
     spans where that pays; a file that cannot seek is decoded once, not once per span). Spans far
@@ -161,8 +207,8 @@ def _embed_spans(
     deadline = None if limit is None else time.monotonic() + limit
     chunks: Iterator[Frames] = iter(())
     if spans:
-        sampler = frame_sampler(video, encoder, options, options.refine_fps, spans)
-        chunks = sampler.chunks_unordered(decode_workers(options))
+        frames = frame_sampler(video, encoder, options, options.refine_fps, spans, sampler)
+        chunks = frames.chunks_unordered(decode_workers(options))
     try:
         ahead = background([chunks], deadline=deadline)
         for frames, embeddings in embed_chunks(ahead, encoder, options):
@@ -172,9 +218,14 @@ def _embed_spans(
             if deadline is not None and time.monotonic() > deadline:
                 raise Overdue
     except Overdue:
-        raise VideoError(f"{video}: the second pass took longer than --timeout {limit:g} s") from None
+        raise VideoError(
+            f"{video}: the second pass took longer than --timeout {limit:g} s"
+        ) from None
     embeddings = [p for p in parts if p.size] or [np.zeros((0, 1), np.float32)]
-    return _FineFrames(np.concatenate(embeddings), np.concatenate(times), np.concatenate(indices).astype(np.int64))
+    return _FineFrames(
+        np.concatenate(embeddings), np.concatenate(times), np.concatenate(indices).astype(np.int64)
+    )
+
 
 def _merge_samples(embedded: VideoEmbedding, fine: _FineFrames) -> VideoEmbedding:
     """Coarse and fine samples together, in time order, each native frame once."""

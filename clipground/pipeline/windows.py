@@ -58,6 +58,7 @@ def ground_samples(
         frames_embedded=len(embedded.indices),
     )
 
+
 def _windows(
     scores: np.ndarray, min_len: int, max_len: int | None, options: GroundOptions
 ) -> list[search.Window]:
@@ -72,11 +73,13 @@ def _windows(
         method=_method(options, len(scores), min_len, max_len),
     )
 
+
 def _method(options: GroundOptions, n: int, min_len: int, max_len: int | None) -> str:
     """The search method: as asked, or where "auto" measured multiscale both exact and much faster."""
     if options.method != "auto":
         return options.method
     return search.choose_method(n, min_len=min_len, max_len=max_len, objective=options.objective)
+
 
 def max_len_s(options: GroundOptions, duration_s: float) -> float:
     """The max-length cap in seconds: --max-len, else --max-fraction of the video.
@@ -85,6 +88,7 @@ def max_len_s(options: GroundOptions, duration_s: float) -> float:
     when the rest of the video is loosely related to the text (see the README's benchmark).
     """
     return options.max_len_s if options.max_len_s else options.max_fraction * duration_s
+
 
 def lengths_in_samples(embedded: VideoEmbedding, options: GroundOptions) -> tuple[int, int | None]:
     """Convert --min-len/--max-len to sample counts at the video's effective sampling rate."""
@@ -99,6 +103,7 @@ def lengths_in_samples(embedded: VideoEmbedding, options: GroundOptions) -> tupl
     max_len = max(min_len, round(max_len_s(options, duration) * rate))
     return min_len, max_len
 
+
 def _ordered(
     frames: np.ndarray, text: np.ndarray, min_len: int, max_len: int | None, options: GroundOptions
 ) -> tuple[list[search.Window], list[search.Window]]:
@@ -107,6 +112,7 @@ def _ordered(
     parts = [group[0] for group in found]
     union = search.Window(parts[0].start, parts[-1].end, float(np.mean([p.score for p in parts])))
     return [union], parts
+
 
 def ordered_alternatives(
     frames: np.ndarray,
@@ -120,18 +126,26 @@ def ordered_alternatives(
     and leaving room for the sentences still to place; the first of each list is the answer."""
     n, k = len(frames), len(text)
     if n < k * min_len:
-        raise VideoError(f"too few samples ({n}) to place {k} sentences of at least {min_len} samples each")
+        raise VideoError(
+            f"too few samples ({n}) to place {k} sentences of at least {min_len} samples each"
+        )
     found, start = [], 0
     for i, row in enumerate(text):
         room = n - (k - i - 1) * min_len  # leave space for the sentences still to place
         scores = search.similarity(frames[start:room], row)
         windows = search.best_windows(
-            scores, min_len=min_len, max_len=max_len, objective=options.objective, top_k=count,
-            nms_iou=options.nms_iou, method=_method(options, len(scores), min_len, max_len),
+            scores,
+            min_len=min_len,
+            max_len=max_len,
+            objective=options.objective,
+            top_k=count,
+            nms_iou=options.nms_iou,
+            method=_method(options, len(scores), min_len, max_len),
         )
         found.append([search.Window(w.start + start, w.end + start, w.score) for w in windows])
         start = found[-1][0].end + 1
     return found
+
 
 def to_moment(embedded: VideoEmbedding, window: search.Window, factor: float = 1.0) -> Moment:
     """Map a window over samples to native frames and presentation seconds; its score times
@@ -148,6 +162,7 @@ def to_moment(embedded: VideoEmbedding, window: search.Window, factor: float = 1
         score=float(window.score) * factor,
     )
 
+
 def score_unit(embedded: VideoEmbedding, objective: str) -> float:
     """What puts the search's scores over samples in the units of the refine pass's time-weighted
     ones: (seconds per sample) ** (1 - BALANCE) for `balanced`, whose size factor the refine pass
@@ -157,11 +172,13 @@ def score_unit(embedded: VideoEmbedding, objective: str) -> float:
         return 1.0
     return (1.0 / sample_rate(embedded)) ** (1.0 - search.BALANCE)
 
+
 def sample_rate(embedded: VideoEmbedding) -> float:
     """The embedding's effective samples per second (its sampling rate where the duration is
     unknown): what --min-len/--max-len and scores over samples are converted with."""
     n, duration = len(embedded.indices), embedded.summary.duration_s
     return n / duration if duration > 0 else embedded.sample_fps
+
 
 def shortest_window_s(options: GroundOptions) -> float:
     """The coarse pass's shortest window in seconds: --min-len, else one sample."""

@@ -30,7 +30,9 @@ def run() -> None:
     except typer.Abort:
         typer.echo("error: interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
-    except typer.TyperException as exc:  # bad option value, unknown option or command, missing argument
+    except (
+        typer.TyperException
+    ) as exc:  # bad option value, unknown option or command, missing argument
         message = " ".join(exc.format_message().split())
         if not message:  # no arguments at all: the help was printed, as git and docker do
             sys.exit(exc.exit_code)

@@ -48,7 +48,10 @@ def command(quiet: bool, verbose: bool) -> Iterator[None]:
     except Exception as exc:  # a bug of ours: one line, the traceback only with --verbose
         if verbose:
             logging.getLogger(__name__).exception("internal error")
-        _fail(f"internal error: {type(exc).__name__}: {exc} (rerun with --verbose for details)", EXIT_INTERNAL)
+        _fail(
+            f"internal error: {type(exc).__name__}: {exc} (rerun with --verbose for details)",
+            EXIT_INTERNAL,
+        )
     finally:
         root.removeHandler(handler)
         root.setLevel(old_level)

@@ -61,11 +61,15 @@ def align(
     gaps: Annotated[
         bool, typer.Option("--gaps/--no-gaps", help="Let frames belong to no sentence.")
     ] = ALIGN.allow_gaps,
-    gap_penalty: Annotated[float, typer.Option(help="Cost per gap sample (z-score units).")] = ALIGN.gap_penalty,
+    gap_penalty: Annotated[
+        float, typer.Option(help="Cost per gap sample (z-score units).")
+    ] = ALIGN.gap_penalty,
     threshold: Annotated[
         float, typer.Option(help="With gaps: a frame joins a segment above this z-score.")
     ] = ALIGN.threshold,
-    normalise: Annotated[str, typer.Option(help="Per-sentence scores: zscore or raw.")] = ALIGN.normalisation,
+    normalise: Annotated[
+        str, typer.Option(help="Per-sentence scores: zscore or raw.")
+    ] = ALIGN.normalisation,
     model: Model = MODEL.name,
     pretrained: Pretrained = MODEL.pretrained,
     checkpoint: Checkpoint = None,
@@ -108,9 +112,7 @@ def align(
         with progress(show_progress(quiet), "embedding frames") as update:
             cache = None if no_cache else EmbeddingCache(cache_dir)
             encoder = load_encoder(spec)
-            result, embedded, text = ap.align_video(
-                video, chosen, encoder, options, update, cache
-            )
+            result, embedded, text = ap.align_video(video, chosen, encoder, options, update, cache)
         if plot is not None:
             _plot_alignment(plot, result, embedded, text)
         clips = export_clips(video, [s.moment for s in result.spans], export, padding, reencode)

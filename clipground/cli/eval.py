@@ -33,7 +33,9 @@ from clipground.cli.options import (
 
 
 def eval_command(
-    annotations: Annotated[Path, typer.Argument(help="Charades-STA lines or JSON lines.", show_default=False)],
+    annotations: Annotated[
+        Path, typer.Argument(help="Charades-STA lines or JSON lines.", show_default=False)
+    ],
     videos: Annotated[Path, typer.Option(help="Folder holding the annotated videos.")] = Path("."),
     details: Annotated[bool, typer.Option(help="Add every query's result to the report.")] = False,
     fps: Fps = GROUND.fps,
@@ -58,9 +60,18 @@ def eval_command(
         from clipground import api, evaluate
 
         options = api.GroundOptions(
-            fps=fps, min_len_s=min_len, max_len_s=max_len, max_fraction=max_fraction, objective=objective,
-            method=method, span_mode=span_mode, decoder=decoder, refine=refine,
+            fps=fps,
+            min_len_s=min_len,
+            max_len_s=max_len,
+            max_fraction=max_fraction,
+            objective=objective,
+            method=method,
+            span_mode=span_mode,
+            decoder=decoder,
+            refine=refine,
         )
         spec = model_spec(model, pretrained, checkpoint, device, precision)
-        result = api.run_eval(evaluate.read_annotations(annotations), videos, options, spec, details)
+        result = api.run_eval(
+            evaluate.read_annotations(annotations), videos, options, spec, details
+        )
         typer.echo(json.dumps(result, indent=2))

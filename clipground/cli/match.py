@@ -52,7 +52,8 @@ def match(
     video: Annotated[str, typer.Argument(help="Video file to search.", show_default=False)],
     text: Texts = None,
     transcript: Annotated[
-        Optional[Path], typer.Option(help="Transcript file (text: one sentence a line; .srt; .vtt).")
+        Optional[Path],
+        typer.Option(help="Transcript file (text: one sentence a line; .srt; .vtt)."),
     ] = None,
     span: Annotated[
         Optional[str], typer.Option(help="Sentences I:J of --transcript (0-based, inclusive).")
@@ -97,10 +98,21 @@ def match(
             transcript=str(transcript) if transcript else None,
             span=span,
             options=api.GroundOptions(
-                fps=fps, min_len_s=min_len, max_len_s=max_len, max_fraction=max_fraction, objective=objective,
-                method=method, span_mode=span_mode, top_k=top_k, nms_iou=nms_iou, decoder=decoder,
-                batch_size=batch_size, refine=refine, refine_fps=refine_fps,
-                decode_workers=decode_workers, model_streams=model_streams,
+                fps=fps,
+                min_len_s=min_len,
+                max_len_s=max_len,
+                max_fraction=max_fraction,
+                objective=objective,
+                method=method,
+                span_mode=span_mode,
+                top_k=top_k,
+                nms_iou=nms_iou,
+                decoder=decoder,
+                batch_size=batch_size,
+                refine=refine,
+                refine_fps=refine_fps,
+                decode_workers=decode_workers,
+                model_streams=model_streams,
             ),
             model=model_spec(model, pretrained, checkpoint, device, precision),
         )

@@ -14,13 +14,17 @@ from clipground.model import ModelSpec
 from clipground.options import AlignOptions, GroundOptions
 
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or warnings on stderr.")]
-Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs and tracebacks on stderr.")]
+Verbose = Annotated[
+    bool, typer.Option("--verbose", "-v", help="Debug logs and tracebacks on stderr.")
+]
 Texts = Annotated[
     Optional[list[str]],
     typer.Option("--text", "-t", help="Query sentence; repeat for a span of several sentences."),
 ]
 Fps = Annotated[float, typer.Option(help="Frames per second sampled before embedding.")]
-MinLen = Annotated[Optional[float], typer.Option(help="Shortest window, seconds (default: one sample).")]
+MinLen = Annotated[
+    Optional[float], typer.Option(help="Shortest window, seconds (default: one sample).")
+]
 MaxLen = Annotated[Optional[float], typer.Option(help="Longest window (the cap), seconds.")]
 MaxFraction = Annotated[
     float, typer.Option(help="Without --max-len, the cap as a fraction of the video (1 = no cap).")
@@ -29,13 +33,21 @@ Objective = Annotated[str, typer.Option(help="Window score: balanced, contrast o
 Method = Annotated[str, typer.Option(help="Search: auto, exact, multiscale or brute.")]
 SpanMode = Annotated[str, typer.Option(help="Several sentences: ordered or mean.")]
 NmsIou = Annotated[float, typer.Option(help="Temporal IoU that suppresses a lower candidate.")]
-Model = Annotated[str, typer.Option(help="open_clip model name, demo, hf-hub:ID or local-dir:PATH.")]
-Pretrained = Annotated[str, typer.Option(help="open_clip pretrained tag; 'none' for random weights.")]
-Checkpoint = Annotated[Optional[str], typer.Option(help="Local weights file or open_clip-style folder.")]
+Model = Annotated[
+    str, typer.Option(help="open_clip model name, demo, hf-hub:ID or local-dir:PATH.")
+]
+Pretrained = Annotated[
+    str, typer.Option(help="open_clip pretrained tag; 'none' for random weights.")
+]
+Checkpoint = Annotated[
+    Optional[str], typer.Option(help="Local weights file or open_clip-style folder.")
+]
 Device = Annotated[str, typer.Option(help="auto (cuda, mps, cpu), cpu, cuda or mps.")]
 Precision = Annotated[
     str,
-    typer.Option(help="auto (fp16 on CUDA, bf16 on a CPU with bf16 instructions, else fp32), fp32, bf16 or fp16."),
+    typer.Option(
+        help="auto (fp16 on CUDA, bf16 on a CPU with bf16 instructions, else fp32), fp32, bf16 or fp16."
+    ),
 ]
 Decoder = Annotated[str, typer.Option(help="Video decoder: pyav or decord.")]
 BatchSize = Annotated[int, typer.Option(help="Frames per model forward pass.")]
@@ -52,17 +64,24 @@ ModelStreams = Annotated[
 ]
 Refine = Annotated[
     Optional[bool],
-    typer.Option("--refine/--no-refine", help="Dense second pass near the boundaries (default: videos >= 60 s)."),
+    typer.Option(
+        "--refine/--no-refine",
+        help="Dense second pass near the boundaries (default: videos >= 60 s).",
+    ),
 ]
 RefineFps = Annotated[
     Optional[float], typer.Option(help="Rate of the second pass (default: every native frame).")
 ]
-NoCache = Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the embedding cache.")]
+NoCache = Annotated[
+    bool, typer.Option("--no-cache", help="Neither read nor write the embedding cache.")
+]
 CacheDir = Annotated[
     Optional[str],
     typer.Option(help="Cache folder (default: $CLIPGROUND_CACHE_DIR or the platform cache dir)."),
 ]
-Plot = Annotated[Optional[Path], typer.Option(help="Draw the similarity curves and windows to FILE.png.")]
+Plot = Annotated[
+    Optional[Path], typer.Option(help="Draw the similarity curves and windows to FILE.png.")
+]
 Export = Annotated[Optional[Path], typer.Option(help="Cut the found segments into clips in DIR.")]
 Padding = Annotated[float, typer.Option(help="--export: seconds added before and after.")]
 Reencode = Annotated[bool, typer.Option(help="--export: re-encode, exact to the frame.")]

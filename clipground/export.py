@@ -7,8 +7,8 @@ B-frames, end a few frames late: the reference frames the last shown frames need
 
 PyAV does the work. A stream copy that fails (a codec the container will not take as it is, such as
 AMR in 3GP) is re-encoded instead, with a warning; where PyAV cannot write a clip at all and an
-`ffmpeg` binary is on PATH, that is tried last. (Like video.py, this module imports `av`: it
-writes clips, video.py reads frames.)
+`ffmpeg` binary is on PATH, that is tried last. (Like `clipground.video`, this module imports
+`av`: it writes clips; the video package reads frames, and opens the source video for both.)
 """
 
 from __future__ import annotations
@@ -145,7 +145,9 @@ def copy_clip(video: Path, cut: Cut) -> None:
     """Write `cut` by copying packets (from the keyframe before its start): fast, no quality loss."""
     import av
 
-    with _open(video) as src, av.open(str(cut.path), mode="w") as dst:
+    from clipground.video import open_video
+
+    with open_video(video) as src, av.open(str(cut.path), mode="w") as dst:
         v, a = src.streams.video[0], _audio(src)
         origin = _first_pts(src, v)  # Moment seconds count from the first frame
         key = _keyframe_at_or_before(src, v, origin + _ticks(cut.start_s, v.time_base))
@@ -224,9 +226,9 @@ def reencode_clip(video: Path, cut: Cut) -> None:
     import av
     from av.video.reformatter import VideoReformatter
 
-    from clipground.video import probe
+    from clipground.video import open_video, probe
 
-    with _open(video) as src, av.open(str(cut.path), mode="w") as dst:
+    with open_video(video) as src, av.open(str(cut.path), mode="w") as dst:
         v, a = src.streams.video[0], _audio(src)
         origin = _first_pts(src, v) * v.time_base  # Fraction seconds
         t0, t1 = origin + Fraction(cut.start_s), origin + Fraction(cut.end_s)
@@ -287,21 +289,6 @@ def _encode_video(
 
 
 # ---------------------------------------------------------------- shared
-
-
-def _open(video: Path):
-    import av
-
-    if not video.is_file():
-        raise VideoError(f"{video}: no such file; check the path")
-    try:
-        src = av.open(str(video), mode="r", metadata_errors="replace")  # as video._open
-    except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
-        raise VideoError(f"{video}: cannot be opened as a video ({exc})") from exc
-    if not src.streams.video:
-        src.close()
-        raise VideoError(f"{video}: has no video stream to cut")
-    return src
 
 
 def _audio(src):

@@ -144,11 +144,10 @@ def child(path: str, fps: float) -> None:
     import traceback
 
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
-    from clipground import video
     from clipground.errors import ClipgroundError
-    from clipground.video import FrameSampler, probe
+    from clipground.video import DecodeTuning, FrameSampler, probe
 
-    video._SEGMENT_MIN_S = 0.0  # cut even these short clips
+    tuning = DecodeTuning(segment_min_s=0.0)  # cut even these short clips
 
     def report(step: str, result: str, detail: str) -> None:
         print(json.dumps({"step": step, "result": result, "detail": detail[-2000:]}), flush=True)
@@ -164,7 +163,7 @@ def child(path: str, fps: float) -> None:
                 detail = middle_third(path, duration_s)
             else:
                 decoder = "pyav" if step == "segments" else step
-                sampler = FrameSampler(path, fps=fps, size=(32, 24), decoder=decoder)
+                sampler = FrameSampler(path, fps=fps, size=(32, 24), decoder=decoder, tuning=tuning)
                 chunks = sampler.chunks_unordered(3) if step == "segments" else sampler.chunks()
                 count = sum(len(chunk) for chunk in chunks)
                 summary = sampler.summary()

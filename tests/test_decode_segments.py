@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -9,22 +10,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import OPEN_GOPS, index_from_pixels, real_videos_dir, solid_frames
-from test_skip_packets import damaged_copy, scan_of
+from test_skip_packets import damaged_copy, retimed_gops, scan_of
 
-from clipground import video
-from clipground.video import FrameSampler
+from clipground.video import DecodeTuning, FrameSampler, Readers, open_video, scan_packets
+from clipground.video.segments import cuts, split
 
 CUT = "segments at once"
-
-
-@pytest.fixture(autouse=True)
-def short_segments(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Segments of any length, so that the test videos (12 s at most) are cut."""
-    monkeypatch.setattr(video, "_SEGMENT_MIN_S", 0.0)
+SHORT = DecodeTuning(segment_min_s=0.0)  # segments of any length: the test videos (<= 20 s) are cut
 
 
 def sample(path: Path, fps: float | None, workers: int, **kwargs) -> tuple:
-    """(pixels, times, indices, summary) of one pass, in presentation order."""
+    """(pixels, times, indices, summary) of one pass, in presentation order (segments of any
+    length unless `tuning` says otherwise)."""
+    kwargs.setdefault("tuning", SHORT)
     sampler = FrameSampler(path, fps=fps, size=(32, 24), chunk_size=4, **kwargs)
     chunks = list(sampler.chunks_unordered(workers))  # 1: `chunks()`
     indices = np.concatenate([c.indices for c in chunks])
@@ -56,14 +54,14 @@ def segments_logged(caplog: pytest.LogCaptureFixture) -> int:
 
 def test_cuts_fall_on_keyframes_and_balance_the_work() -> None:
     scan = scan_of([(i, i % 10 == 0) for i in range(100)])  # ten GOPs of ten P-frames
-    cuts = video._cuts(scan, np.ones(100, bool), parts=4, min_ticks=1)
-    assert cuts == [20, 50, 70]  # nearest to 25, 50 and 75 frames of work (ties: the earlier)
+    # nearest to 25, 50 and 75 frames of work (ties: the earlier)
+    assert cuts(scan, np.ones(100, bool), parts=4, min_ticks=1) == [20, 50, 70]
 
 
 def test_cuts_keep_their_minimum_length() -> None:
     scan = scan_of([(i, i % 10 == 0) for i in range(100)])
-    cuts = video._cuts(scan, np.ones(100, bool), parts=8, min_ticks=30)
-    assert cuts and all(b - a >= 30 for a, b in zip([0, *cuts], [*cuts, 100]))
+    found = cuts(scan, np.ones(100, bool), parts=8, min_ticks=30)
+    assert found and all(b - a >= 30 for a, b in zip([0, *found], [*found, 100]))
 
 
 def test_a_keyframe_with_leading_pictures_is_no_cut() -> None:
@@ -72,22 +70,22 @@ def test_a_keyframe_with_leading_pictures_is_no_cut() -> None:
     order = [(0, True), (3, False), (1, False), (2, False), (6, True), (4, False), (5, False),
              (9, False), (7, False), (8, False), (12, True), (15, False), (13, False), (14, False)]
     scan = scan_of(order)
-    assert video._cuts(scan, np.ones(len(order), bool), parts=2, min_ticks=1) == [12]
+    assert cuts(scan, np.ones(len(order), bool), parts=2, min_ticks=1) == [12]
 
 
 def test_repeated_pts_are_never_cut() -> None:
     scan = scan_of([(i // 2, i % 10 == 0) for i in range(100)])
-    assert video._cuts(scan, np.ones(100, bool), parts=4, min_ticks=1) == []
+    assert cuts(scan, np.ones(100, bool), parts=4, min_ticks=1) == []
 
 
 def test_split_cuts_each_range_at_the_segment_bounds() -> None:
-    assert video._split(((0.0, np.inf),), [2.0, 5.0]) == [
+    assert split(((0.0, np.inf),), [2.0, 5.0]) == [
         ((0.0, 2.0),), ((2.0, 5.0),), ((5.0, np.inf),)
     ]
-    assert video._split(((1.0, 3.0), (4.0, 4.5), (6.0, 9.0)), [2.0, 5.0]) == [
+    assert split(((1.0, 3.0), (4.0, 4.5), (6.0, 9.0)), [2.0, 5.0]) == [
         ((1.0, 2.0),), ((2.0, 3.0), (4.0, 4.5)), ((6.0, 9.0),)
     ]
-    assert video._split(((6.0, 9.0),), [2.0, 5.0]) == [((6.0, 9.0),)]  # empty segments dropped
+    assert split(((6.0, 9.0),), [2.0, 5.0]) == [((6.0, 9.0),)]  # empty segments dropped
 
 
 # ---------------------------------------------------------------------------------------------
@@ -157,41 +155,37 @@ def test_damage_in_a_segment_numbers_frames_by_the_file(
     assert "follow the file's packets" in caplog.text
 
 
-def counting_calls(monkeypatch: pytest.MonkeyPatch, name: str) -> list[int]:
-    calls: list[int] = []
-    real = getattr(video, name)
-
-    def counted(*args, **kwargs):
-        calls.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(video, name, counted)
-    return calls
-
-
 def test_a_short_video_is_not_cut(
-    encoded: tuple[str, Path], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    encoded: tuple[str, Path], caplog: pytest.LogCaptureFixture
 ) -> None:
     """...and its first frames and packet scan are not made twice: the one decoder checks the
-    scan made to find the cuts against the frames it decodes anyway."""
-    monkeypatch.setattr(video, "_SEGMENT_MIN_S", 10.0)  # the default; the video is 12 s long
+    scan made to find the cuts against the frames it decodes anyway. So the file is opened three
+    times: to probe it, to scan its packets, and to decode it (first frames included)."""
+    default = DecodeTuning()  # segments of 10 s at least; the video is 12 s long
     with caplog.at_level(logging.DEBUG, logger="clipground.video"):
-        assert_same_as_one_decoder(encoded[1], 2.0, workers=4)
+        assert_same_as_one_decoder(encoded[1], 2.0, workers=4, tuning=default)
     assert segments_logged(caplog) == 1
-    heads = counting_calls(monkeypatch, "_pyav_head")
-    scans = counting_calls(monkeypatch, "scan_packets")
-    sample(encoded[1], 0.7, 4)
-    assert (len(heads), len(scans)) == (0, 1)
+    opens: list[Path] = []
+    scans: list[Path] = []
+    readers = Readers(
+        open=lambda path: opens.append(path) or open_video(path),
+        scan=lambda path, opener: scans.append(path) or scan_packets(path, opener),
+    )
+    sample(encoded[1], 0.7, 4, tuning=default, readers=readers)
+    assert (len(opens), len(scans)) == (3, 1)
 
 
 def test_a_frame_released_by_mistake_in_a_segment_decodes_again(
-    encoded: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
+    make_video_at: Callable[..., Path], caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Each segment's pass restarts on its own (see test_skip_packets) and stays exact: here every
-    picture is let go at first, in every segment."""
-    expected = sample(encoded[1], 2.0, 1)
-    monkeypatch.setattr(video._PyAVPass, "_may_want", lambda self, pts, next_pts: not self.release)
-    got = sample(encoded[1], 2.0, 3)
+    """Each segment's pass restarts on its own (see test_skip_packets) and stays exact: here each
+    GOP has a frame released by mistake, so each of the three segments decodes again."""
+    path, readers, ranges = retimed_gops(make_video_at)
+    expected = sample(path, None, 1, readers=readers, ranges=ranges)
+    with caplog.at_level(logging.DEBUG, logger="clipground.video"):
+        got = sample(path, None, 3, readers=readers, ranges=ranges)
+    assert segments_logged(caplog) == 3
+    assert sum("released early" in r.message for r in caplog.records) == 3
     for a, b in zip(got[:3], expected[:3], strict=True):
         np.testing.assert_array_equal(a, b)
     assert got[3] == expected[3]
@@ -218,9 +212,11 @@ def test_embedding_in_segments_gives_the_same_embedding_and_answer(
     red = [(200, 0, 0) if 184 <= i <= 316 else (0, 0, 0) for i in range(500)]
     frames = [np.full((32, 48, 3), colour, np.uint8) for colour in red]
     path = make_video_at("red_gop25.mp4", frames, fps=25, gop=25)
-    one = embed_video(path, ColourEncoder(), GroundOptions(fps=2, decode_workers=1))
+    short = functools.partial(FrameSampler, tuning=SHORT)
+    one = embed_video(path, ColourEncoder(), GroundOptions(fps=2, decode_workers=1), sampler=short)
     with caplog.at_level(logging.DEBUG, logger="clipground.video"):
-        cut = embed_video(path, ColourEncoder(), GroundOptions(fps=2, decode_workers=4))
+        options = GroundOptions(fps=2, decode_workers=4)
+        cut = embed_video(path, ColourEncoder(), options, sampler=short)
     assert segments_logged(caplog) == 4
     np.testing.assert_array_equal(cut.indices, one.indices)
     np.testing.assert_array_equal(cut.times_s, one.times_s)
@@ -228,25 +224,11 @@ def test_embedding_in_segments_gives_the_same_embedding_and_answer(
     assert cut.summary == one.summary
     caplog.clear()
     with caplog.at_level(logging.DEBUG, logger="clipground.video"):
-        cut = ground(path, "red", ColourEncoder(), GroundOptions(fps=1, refine=True, decode_workers=4))
-    one = ground(path, "red", ColourEncoder(), GroundOptions(fps=1, refine=True, decode_workers=1))
+        options = GroundOptions(fps=1, refine=True, decode_workers=4)
+        cut = ground(path, "red", ColourEncoder(), options, sampler=short)
+    options = GroundOptions(fps=1, refine=True, decode_workers=1)
+    one = ground(path, "red", ColourEncoder(), options, sampler=short)
     assert sum(CUT in r.getMessage() for r in caplog.records) == 2  # the coarse pass and the refine pass
     assert (cut.best.start_frame, cut.best.end_frame) == (184, 316)
     assert cut.candidates == one.candidates and cut.frames_embedded == one.frames_embedded
 
-
-def test_decode_workers_default_and_bounds(monkeypatch: pytest.MonkeyPatch) -> None:
-    from clipground import pipeline
-    from clipground.errors import UsageError
-    from clipground.pipeline import GroundOptions, decode_workers
-
-    monkeypatch.setattr(pipeline.os, "cpu_count", lambda: 16)
-    assert decode_workers(GroundOptions(decode_workers=3)) == 3
-    assert decode_workers(GroundOptions()) == 8  # one per core, up to 8
-    assert decode_workers(GroundOptions(), sharing=4) == 4  # a batch worker's share of the cores
-    assert decode_workers(GroundOptions(), sharing=32) == 1
-    monkeypatch.setattr(pipeline.os, "cpu_count", lambda: None)
-    assert decode_workers(GroundOptions()) == 1
-    for bad in (0, -1, pipeline.MAX_DECODE_WORKERS + 1):
-        with pytest.raises(UsageError, match="--decode-workers"):
-            GroundOptions(decode_workers=bad)

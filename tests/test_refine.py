@@ -158,13 +158,19 @@ def test_a_refine_pass_that_cannot_decode_keeps_the_coarse_answer(red_segment: P
     assert "boundaries not refined" in caplog.text
 
 
-def test_each_decoding_pass_probes_the_file_once(red_segment: Path, monkeypatch) -> None:
-    from clipground import video
+def test_each_decoding_pass_probes_the_file_once(red_segment: Path) -> None:
+    from clipground.video import FrameSampler, Readers, probe_stream
 
     calls = []
-    real = video._probe
-    monkeypatch.setattr(video, "_probe", lambda path: calls.append(path) or real(path))
-    ground(red_segment, "red", ColourEncoder(), GroundOptions(fps=1, refine=False))
+
+    def counted(path, opener):
+        calls.append(path)
+        return probe_stream(path, opener)
+
+    def sampler(*args, **kwargs) -> FrameSampler:
+        return FrameSampler(*args, readers=Readers(probe=counted), **kwargs)
+
+    ground(red_segment, "red", ColourEncoder(), GroundOptions(fps=1, refine=False), sampler=sampler)
     assert len(calls) == 1
 
 

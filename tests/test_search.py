@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 
 import numpy as np
@@ -13,15 +14,24 @@ from clipground import search
 from clipground.errors import UsageError
 from clipground.search import (
     BALANCE,
+    ENUMERATE_UP_TO,
     METHODS,
     NESTED,
     OBJECTIVES,
     Window,
-    best_window,
-    best_windows,
     choose_method,
     similarity,
 )
+from clipground.search.bounds import Search, allowed_starts
+from clipground.search.inputs import make_problem
+from clipground.search.nms import (
+    ALL_AT_ONCE,
+    compatible,
+    compatible_each,
+    incompatible_starts,
+    merged_cuts,
+)
+from clipground.search.ranges import sliding_min
 
 PROPERTY = settings(max_examples=200, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -29,10 +39,9 @@ FEW = settings(max_examples=60, deadline=None, suppress_health_check=[HealthChec
 TOL = 1e-9
 
 
-@pytest.fixture(autouse=True)
-def branch_and_bound_everywhere(monkeypatch):
-    """Small inputs normally take the enumeration shortcut; test the exact solver itself on them."""
-    monkeypatch.setattr(search, "_SMALL", 0)
+# Small inputs normally take the enumeration shortcut; test the exact solver itself on them.
+best_window = functools.partial(search.best_window, enumerate_up_to=0)
+best_windows = functools.partial(search.best_windows, enumerate_up_to=0)
 
 
 # ---------------------------------------------------------------- sequences
@@ -343,17 +352,17 @@ def test_sliding_min_matches_naive(values, width):
     x = np.array(values)
     width = min(width, x.size)
     expected = [min(values[i : i + width]) for i in range(x.size - width + 1)]
-    assert search._sliding_min(x, width).tolist() == expected
+    assert sliding_min(x, width).tolist() == expected
 
 
 @PROPERTY
 @given(st.integers(0, 60), st.integers(1, 40), st.sampled_from([0.0, 0.2, 0.3, 0.5, 0.99, 1.0]))
 def test_incompatible_starts_are_exactly_the_windows_nms_forbids(start, length, nms_iou):
     ends = np.arange(0, 120)
-    lo, hi = search._incompatible_starts(ends, start, length, nms_iou)
+    lo, hi = incompatible_starts(ends, start, length, nms_iou)
     for end, a, b in zip(ends, lo, hi, strict=True):
         starts = np.arange(end + 1)
-        bad = ~search._compatible(starts, end - starts + 1, [(start, length)], nms_iou)
+        bad = ~compatible(starts, end - starts + 1, [(start, length)], nms_iou)
         expected = set(np.flatnonzero(bad).tolist())
         assert expected == set(range(a, b + 1))
 
@@ -365,24 +374,24 @@ CHOSEN = st.lists(st.tuples(st.integers(0, 50), st.integers(1, 30)), min_size=2,
 @given(CHOSEN, st.sampled_from([0.0, 0.3, 0.7, 1.0]))
 def test_compatible_checks_all_chosen_at_once_as_one_at_a_time(chosen, nms_iou):
     starts, lengths = np.arange(60)[:, None], np.arange(1, 5)[None, :]  # 240: all at once
-    assert 240 <= search._FEW
-    expected = search._compatible_each(starts, lengths, chosen, nms_iou)
-    assert np.array_equal(search._compatible(starts, lengths, chosen, nms_iou), expected)
+    assert 240 <= ALL_AT_ONCE
+    expected = compatible_each(starts, lengths, chosen, nms_iou)
+    assert np.array_equal(compatible(starts, lengths, chosen, nms_iou), expected)
     for start, length in [(0, 1), (10, 20), *chosen]:
-        one = search._compatible(np.array(start), length, chosen, nms_iou)
-        assert one == search._compatible_each(np.array(start), length, chosen, nms_iou)
+        one = compatible(np.array(start), length, chosen, nms_iou)
+        assert one == compatible_each(np.array(start), length, chosen, nms_iou)
 
 
 @PROPERTY
 @given(CHOSEN, st.sampled_from([0.0, 0.3, 0.7, 1.0]), st.integers(1, 80), st.integers(0, 80))
 def test_allowed_starts_are_the_compatible_ones(chosen, nms_iou, end, back):
-    problem = search._problem(np.zeros(90), 1, None, "mean")
+    problem = make_problem(np.zeros(90), 1, None, "mean")
     known: dict = {}
-    run = search._Search(problem, chosen, nms_iou, known_cuts=known)
+    run = Search(problem, chosen, nms_iou, known_cuts=known)
     first = max(0, end - back)
     starts = np.arange(first, end)
-    expected = search._compatible(starts, end - starts, chosen, nms_iou)
-    assert search._allowed_starts(run, first, end - 1, end).tolist() == expected.tolist()
+    expected = compatible(starts, end - starts, chosen, nms_iou)
+    assert allowed_starts(run, first, end - 1, end).tolist() == expected.tolist()
     assert set(known) == set(chosen)  # the cuts made are kept for the next greedy step
 
 
@@ -396,10 +405,10 @@ def test_merged_cuts_forbid_the_same_starts_in_fewer_rows(rows):
     highs = np.array([[hi if lo <= hi else never - 1 for lo, hi in row] for row in rows])
     order = np.argsort(lows, axis=0, kind="stable")
     lows, highs = np.take_along_axis(lows, order, 0), np.take_along_axis(highs, order, 0)
-    merged_lows, merged_highs = search._merged_cuts(lows, highs)
+    merged_lows, merged_highs = merged_cuts(lows, highs)
     assert merged_lows.shape[0] <= max(1, len(rows))
     for col in range(5):
-        def starts(lo, hi):
+        def starts(lo, hi, col=col):
             return {i for a, b in zip(lo[:, col], hi[:, col]) if a <= b for i in range(a, b + 1)}
         assert starts(merged_lows, merged_highs) == starts(lows, highs)
         real = [(a, b) for a, b in zip(merged_lows[:, col], merged_highs[:, col]) if a <= b]
@@ -428,6 +437,7 @@ def test_merged_cuts_forbid_the_same_starts_in_fewer_rows(rows):
         ([0.1, 0.2], {"min_len": 1, "method": "fast"}, "fast"),
         ([0.1, 0.2], {"min_len": 1, "top_k": 0}, "top_k"),
         ([0.1, 0.2], {"min_len": 1, "nms_iou": 1.5}, "1.5"),
+        ([0.1, 0.2], {"min_len": 1, "enumerate_up_to": 0.5}, "enumerate_up_to"),
     ],
 )
 def test_bad_input_raises_usage_error_naming_the_value(scores, kwargs, message):
@@ -459,10 +469,10 @@ def test_similarity_is_cosine_and_safe():
 
 
 
-def test_small_inputs_take_the_enumeration_shortcut_with_the_same_answers(monkeypatch):
+def test_small_inputs_take_the_enumeration_shortcut_with_the_same_answers():
     s = np.random.default_rng(5).normal(size=300)
-    slow = best_windows(s, min_len=4, max_len=60, top_k=5)
-    monkeypatch.setattr(search, "_SMALL", 1 << 16)
-    fast = best_windows(s, min_len=4, max_len=60, top_k=5)
+    assert s.size * (60 - 4 + 1) <= ENUMERATE_UP_TO  # what callers get by default: enumeration
+    slow = best_windows(s, min_len=4, max_len=60, top_k=5)  # branch and bound
+    fast = search.best_windows(s, min_len=4, max_len=60, top_k=5)
     assert [(w.start, w.end) for w in fast] == [(w.start, w.end) for w in slow]
     assert [w.score for w in fast] == pytest.approx([w.score for w in slow], abs=1e-12)

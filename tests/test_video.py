@@ -25,18 +25,13 @@ from conftest import (
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from video_fakes import CountingPackets, Overshooting, opener
 
-from clipground import video
 from clipground.errors import UsageError, VideoError
-from clipground.video import (
-    DECODERS,
-    DecodeSummary,
-    Frames,
-    FrameSampler,
-    _PyAVPass,
-    probe,
-    scan_packets,
-)
+from clipground.types import DecodeSummary, Frames
+from clipground.video import DECODERS, DecodeTuning, FrameSampler, Readers, probe, scan_packets
+from clipground.video.convert import upright
+from clipground.video.decord_reader import open_decord
 
 # decord publishes wheels for x86-64 only (pyproject installs it only there); on x86-64 a missing
 # decord is a broken install, so the tests run and fail instead of skipping.
@@ -104,7 +99,7 @@ def expected_picks(
 ) -> list[int]:
     """Brute force: for each target k / fps in range, the last frame with time <= target, once."""
     picks: list[int] = []
-    k = math.ceil((start_s - 1e-9) * fps)  # 1e-9 s of float slack, as video.py allows
+    k = math.ceil((start_s - 1e-9) * fps)  # 1e-9 s of float slack, as the sampling plan allows
     while k / fps < min(end_s, stop_s) - 1e-9:
         i = int(np.searchsorted(times, k / fps + 1e-9, side="right")) - 1
         if not picks or picks[-1] != i:
@@ -234,6 +229,15 @@ def test_summary_before_exhaustion_is_an_error(cfr_video: Path) -> None:
 def test_bad_arguments_are_usage_errors(cfr_video: Path, kwargs: dict) -> None:
     with pytest.raises(UsageError):
         FrameSampler(cfr_video, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("segment_min_s", -1.0), ("seek_min_s", math.nan), ("seek_retries", 1.5), ("seek_min_gops", -1)],
+)
+def test_bad_tuning_is_a_usage_error(name: str, value: float) -> None:
+    with pytest.raises(UsageError, match=f"{name} must be .*, got {value}"):
+        DecodeTuning(**{name: value})
 
 
 def test_decord_is_imported_only_when_used() -> None:
@@ -370,20 +374,13 @@ def test_range_far_into_the_video(gop_video: Path) -> None:
 
 @pytest.mark.parametrize(("overshoot_s", "restarts"), [(1.5, False), (100, True)])
 def test_seek_that_lands_late_is_recovered(
-    gop_video: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
-    overshoot_s: float,
-    restarts: bool,
+    gop_video: Path, caplog: pytest.LogCaptureFixture, overshoot_s: float, restarts: bool
 ) -> None:
-    def imprecise(self, container, stream, seek) -> bool:  # a demuxer that overshoots
-        pts = int(self.scan.keyframe_pts[seek.key]) + round(overshoot_s / stream.time_base)
-        container.seek(pts, stream=stream, backward=True)
-        return True
-
-    monkeypatch.setattr(_PyAVPass, "_seek", imprecise)
+    """A demuxer that lands `overshoot_s` late: the pass tries earlier keyframes (1.5 s late:
+    the second one before does), and where none lands in time decodes from the start."""
+    readers = Readers(open=opener(lambda c: Overshooting(c, overshoot_s)))
     with caplog.at_level(logging.DEBUG, logger="clipground.video"):
-        frames, summary, _ = run(gop_video, fps=0.2, start_s=5.0)
+        frames, summary, _ = run(gop_video, fps=0.2, start_s=5.0, readers=readers)
     assert frames.indices.tolist() == [50, 100, 150] and readback(frames) == [50, 100, 150]
     assert summary.num_frames == 200
     messages = [r.message for r in caplog.records]
@@ -437,23 +434,40 @@ def test_several_ranges_in_one_pass_are_the_union_of_each(
     assert summary.num_frames == 200
 
 
-def test_far_apart_ranges_seek_over_the_gap(
-    gop_video: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Ranges 15 s apart on a 1-s GOP video: the pass seeks to the second instead of decoding
+def test_far_apart_ranges_seek_over_the_gap(gop_video: Path) -> None:
+    """Ranges 15 s apart on a 1-s GOP video: the pass seeks to the second instead of reading
     the 15 s between, and still hands out every frame of both."""
-    decoded = []
-    original = video._decode
+    demuxed: list[list[int]] = []  # packets read, per opened file
 
-    def counting(stream, packet, path, counter):
-        frames = original(stream, packet, path, counter)
-        decoded.extend(frames)
-        return frames
+    def counting(container: av.container.InputContainer) -> CountingPackets:
+        demuxed.append([])
+        return CountingPackets(container, demuxed[-1])
 
-    monkeypatch.setattr(video, "_decode", counting)
-    frames, summary, _ = run(gop_video, fps=None, ranges=[(1.0, 2.0), (17.0, 18.0)])
+    ranges = [(1.0, 2.0), (17.0, 18.0)]
+    readers = Readers(open=opener(counting))
+    frames, summary, _ = run(gop_video, fps=None, ranges=ranges, readers=readers)
     assert frames.indices.tolist() == [*range(10, 20), *range(170, 180)]
-    assert len(decoded) < 100 and summary.num_frames == 200
+    assert summary.num_frames == 200
+    # Three opens: the probe (a few packets), the pass (some 60; decoding through the gap would
+    # read 200) and the packet scan (every packet and the flush).
+    reads = sorted(len(packets) for packets in demuxed)
+    assert len(reads) == 3 and reads[2] == 201 and reads[1] < 150
+
+
+@pytest.mark.parametrize("fps", [None, 0.5, 3.0])
+def test_tuning_changes_the_work_not_the_frames(gop_video: Path, fps: float | None) -> None:
+    """Seeking, skipping and releasing at every chance, or never: the same frames and summary."""
+    eager = DecodeTuning(seek_min_s=0.0, seek_min_gops=0, skip_min_fraction=0.0)
+    never = DecodeTuning(seek_min_s=1e9, skip_min_fraction=1.0, release_pictures=False)
+    ranges = [(1.0, 2.5), (9.0, 15.0)]
+    outputs = [
+        run(gop_video, fps=fps, ranges=ranges, tuning=tuning)[:2] for tuning in (None, eager, never)
+    ]
+    for frames, summary in outputs[1:]:
+        np.testing.assert_array_equal(frames.pixels, outputs[0][0].pixels)
+        np.testing.assert_array_equal(frames.times_s, outputs[0][0].times_s)
+        np.testing.assert_array_equal(frames.indices, outputs[0][0].indices)
+        assert summary == outputs[0][1]
 
 
 def test_packet_scan_maps_pts_to_index(gop_video: Path) -> None:
@@ -497,7 +511,7 @@ def fresh_scaler_pixels(path: Path, size: tuple[int, int]) -> np.ndarray:
     stored = size[::-1] if rotation % 180 else size
     with av.open(str(path)) as container:
         return np.stack([
-            video._upright(
+            upright(
                 frame.reformat(*stored, format="rgb24", interpolation="AREA").to_ndarray(), rotation
             )
             for frame in container.decode(video=0)
@@ -627,10 +641,11 @@ def test_decord_failing_mid_stream_hands_over_without_repeats(
                 raise RuntimeError("Error sending packet")
             return self.reader.get_batch(indices)
 
-    original = video._open_decord
-    monkeypatch.setattr(video, "_open_decord", lambda *a: (Flaky(original(*a)[0]), None))
+    readers = Readers(decord=lambda *args: (Flaky(open_decord(*args)[0]), None))
     with caplog.at_level(logging.WARNING, logger="clipground.video"):
-        frames, summary, _ = run(cfr_video, fps=None, decoder="decord", chunk_size=8)
+        frames, summary, _ = run(
+            cfr_video, fps=None, decoder="decord", chunk_size=8, readers=readers
+        )
     assert summary.backend == "pyav" and any("after 8" in r.message for r in caplog.records)
     assert frames.indices.tolist() == list(range(50)) == readback(frames)
 

@@ -1,4 +1,4 @@
-"""Boundary refinement over irregular samples: pure numpy, no I/O.
+"""Boundary refinement over irregular samples: the best window near a coarse one, time-weighted.
 
 After a coarse pass, frames near a candidate's boundaries are embedded densely. The merged samples
 are irregular in time, so every sample stands for the time until the next one, and window scores
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from clipground.search import size_factor
+from clipground.search.objectives import size_factor
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ def window_scores(curve: Curve, firsts: np.ndarray, lasts: np.ndarray, objective
             return np.where(e >= f, mean_in, np.nan)
         rest = bounds[-1] - bounds[0] - length
         mean_out = (mass[-1] - inside) / rest + offset
-        # the whole video has nothing outside: it scores 0, as in search.py
+        # the whole video has nothing outside: it scores 0, as in the per-sample search
         contrast = np.where(rest > 1e-12, mean_in - mean_out, 0.0)
         contrast = contrast * size_factor(objective, length, length + rest)  # in seconds
         return np.where(e >= f, contrast, np.nan)

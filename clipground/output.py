@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from clipground.numeric import temporal_iou
-from clipground.types import Grounding, Moment
+from clipground.types import EmbedOutcome, Grounding, ItemError, Moment
 
 if TYPE_CHECKING:
+    from clipground.batch import Hit, PairAnswer
+    from clipground.options import GroundOptions
     from clipground.pipeline import Alignment
 
 FORMATS = ("json", "jsonl", "table")
@@ -95,6 +97,55 @@ def _summary(a: Alignment, ious: list[float]) -> dict[str, Any]:
     if ious and len(ious) == len(a.spans):
         summary["mean_iou_vs_cues"] = round(sum(ious) / len(ious), 6)
     return summary
+
+
+def error_record(
+    video: str, error: ItemError, query_id: str | None = None, query: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The record of a failure: of a whole video, or with `query_id` of one (video, query) pair."""
+    record: dict[str, Any] = {"video": video}
+    if query_id is not None:
+        record.update(id=query_id, query=list(query))
+    record["error"] = {"type": error.type, "message": error.message}
+    return record
+
+
+def embed_record(outcome: EmbedOutcome) -> dict[str, Any]:
+    """The `embed` command's line for one video."""
+    if outcome.error is not None:
+        return error_record(outcome.video, outcome.error)
+    assert outcome.embedded is not None  # an outcome holds one or the other
+    return {
+        "video": outcome.video,
+        "frames": len(outcome.embedded.indices),
+        "cached": outcome.cached,
+        "seconds": round(outcome.seconds, 3),
+    }
+
+
+def answer_record(answer: PairAnswer) -> dict[str, Any]:
+    """The `batch` command's line for one (video, query) pair, or for a video that failed whole."""
+    query, error = answer.query, answer.error
+    if error is not None:
+        if query is None:
+            return error_record(answer.video, error)
+        return error_record(answer.video, error, query.id, query.sentences)
+    assert answer.grounding is not None and query is not None  # an answer holds one or the other
+    return {"id": query.id, **grounding_record(answer.grounding)}
+
+
+def hit_record(
+    rank: int, hit: Hit, sentences: Sequence[str], options: GroundOptions, model: str
+) -> dict[str, Any]:
+    """The `search` command's line for one window of the ranking across the library."""
+    return {
+        "rank": rank,
+        "video": hit.video,
+        "query": list(sentences),
+        **moment_record(hit.moment),
+        "objective": options.objective,
+        "model": model,
+    }
 
 
 def write_record(record: dict[str, Any], fmt: str, out: TextIO) -> None:

@@ -146,3 +146,35 @@ class Grounding:
     sample_fps: float
     num_sampled: int
     frames_embedded: int
+
+
+@dataclass(frozen=True)
+class ItemError:
+    """Why one item of a job (a video, or a (video, query) pair) failed: an exception type name and
+    a one-line message; the job goes on with the other items."""
+
+    type: str
+    message: str
+
+    @classmethod
+    def from_exception(cls, exc: BaseException) -> ItemError:
+        """The error of `exc`: its class name, and its message on one line (at most 500 characters)."""
+        text = " ".join(str(exc).split())
+        return cls(type(exc).__name__, text[:500] or type(exc).__name__)
+
+
+@dataclass(frozen=True)
+class EmbedOutcome:
+    """One video of a job embedded (from the cache or by a worker), or why it could not be."""
+
+    video: str
+    embedded: VideoEmbedding | None  # None exactly when `error` says why
+    error: ItemError | None = None
+    cached: bool = False  # read from the embedding cache, not decoded
+    seconds: float = 0.0  # wall time spent on this video
+
+    def __post_init__(self) -> None:
+        if (self.embedded is None) == (self.error is None):
+            raise ValueError(
+                f"{self.video}: an outcome holds an embedding or an error, not both or neither"
+            )

@@ -134,6 +134,7 @@ def inprocess_batch(
     """The `batch` command's work once its model is loaded: what "beyond process start" costs."""
     from clipground import batch as jobs
     from clipground.cache import EmbeddingCache
+    from clipground.engine import WorkerSetup, default_threads
     from clipground.pipeline import GroundOptions
 
     options = GroundOptions(method=method)
@@ -141,14 +142,14 @@ def inprocess_batch(
     asked = jobs.read_queries(str(queries))
     todo = jobs.pending_pairs(jobs.job_videos([str(lib)], asked), asked, set())
     encoded = {eq.query: eq for eq in jobs.encode_queries(encoder, asked)}
-    setup = jobs.WorkerSetup(spec, options, threads=threads or jobs.default_threads(workers))
+    setup = WorkerSetup(spec, options, threads=threads or default_threads(workers))
     records = 0
     for outcome in jobs.Embedder(encoder, setup, EmbeddingCache(cache_dir), workers).run(
         list(todo)
     ):
         records += sum(
             1
-            for _ in jobs.batch_records(outcome, [encoded[q] for q in todo[outcome.video]], options, encoder)
+            for _ in jobs.answer_video(outcome, [encoded[q] for q in todo[outcome.video]], options, encoder)
         )
     assert records == len(asked) * len(todo)
     return time.perf_counter() - started
@@ -158,13 +159,14 @@ def inprocess_search(encoder, spec, lib: Path, cache_dir: Path, text: str) -> fl
     """The `search` command's work once its model is loaded (every video cached)."""
     from clipground import batch as jobs
     from clipground.cache import EmbeddingCache
+    from clipground.engine import WorkerSetup
     from clipground.pipeline import GroundOptions, encode_query
 
     options = GroundOptions(top_k=10)
     started = time.perf_counter()
     videos = jobs.find_videos([str(lib)])
     ranking = jobs.LibrarySearch([text], encode_query(encoder, [text]), options, 10)
-    embedder = jobs.Embedder(encoder, jobs.WorkerSetup(spec, options), EmbeddingCache(cache_dir))
+    embedder = jobs.Embedder(encoder, WorkerSetup(spec, options), EmbeddingCache(cache_dir))
     for outcome in embedder.run(videos):
         ranking.add(outcome.embedded)
     assert len(ranking.hits()) == 10 and embedder.spawned == 0
@@ -197,7 +199,7 @@ def inprocess(work: Path, lib20: Path, lib200: Path, model: str) -> None:
         f"{cold / brute:.1f}x (the window search, not the cache, is the rest of the warm time)"
     )
 
-    from clipground.batch import default_threads
+    from clipground.engine import default_threads
 
     for workers, threads in ((1, None), (2, None), (1, 1)):
         shutil.rmtree(work / "cache-ab", ignore_errors=True)

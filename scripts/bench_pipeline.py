@@ -303,7 +303,8 @@ def batch(work: Path, quick: bool, repeats: int = 2) -> dict:
     `Encoder.default_streams` streams) against one stream on as many threads and against one
     thread less (the rule before: the cores left over decode). Runs interleaved; ViT-B-32 (random
     weights) in fp32 and in what --precision auto picks, and the demo model."""
-    from clipground.batch import Embedder, WorkerSetup, default_threads
+    from clipground.batch import Embedder
+    from clipground.engine import WorkerSetup, default_threads
 
     source = _bench_video(work, "1min_1920x1080", 60, (1920, 1080), quick)
     folder = work / f"batch_{source.stem}"

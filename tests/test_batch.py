@@ -20,7 +20,7 @@ import pytest
 from conftest import make_video, solid_frames
 from typer.testing import CliRunner
 
-from clipground import batch
+from clipground import batch, engine
 from clipground.cli import app
 from clipground.model import ModelSpec
 from clipground.pipeline import GroundOptions, embed_video
@@ -302,11 +302,11 @@ def test_a_crash_or_hang_fails_one_video_and_the_job_goes_on(library: Path, tmp_
         str(tmp_path / "hang.mp4"),
         str(library / "v2.mp4"),
     ]
-    setup = batch.WorkerSetup(
+    setup = engine.WorkerSetup(
         ModelSpec("fake"), GroundOptions(fps=5), load=_load_fake, embed=_chaos_embed
     )
     started = time.monotonic()
-    outcomes = {o.video: o for o in batch.EmbedPool(setup, workers=2, timeout_s=3).run(videos)}
+    outcomes = {o.video: o for o in engine.EmbedPool(setup, workers=2, timeout_s=3).run(videos)}
     assert set(outcomes) == set(videos)
     assert outcomes[str(tmp_path / "crash.mp4")].error.type == "WorkerDied"
     assert "SIGSEGV" in outcomes[str(tmp_path / "crash.mp4")].error.message
@@ -356,7 +356,7 @@ def test_library_search_equals_ranking_every_window(top_k: int) -> None:
         g = ground_samples(e, ["q"], text, options)
         everything += [(-m.score, e.video, m.start_frame, m.end_frame) for m in g.candidates]
     got = [
-        (-h.score, h.video, h.record["start_frame"], h.record["end_frame"]) for h in ranking.hits()
+        (-h.score, h.video, h.moment.start_frame, h.moment.end_frame) for h in ranking.hits()
     ]
     assert got == sorted(everything)[:top_k]
 
@@ -433,43 +433,61 @@ def test_search_keeps_first_pass_hits_that_cannot_be_refined(
 
 
 @pytest.mark.parametrize("command", ["batch", "search"])
-def test_a_refine_pass_stuck_past_timeout_keeps_the_first_pass_answer(
-    library: Path, cli, command: str, monkeypatch: pytest.MonkeyPatch
+def test_timeout_bounds_the_refine_pass_and_the_first_pass_answer_stands(
+    library: Path, cli, command: str
 ) -> None:
-    """The refine pass runs in this process: --timeout bounds it too. A decoder that never
-    returns is given up, with a warning, and the job goes on with the first pass's answer."""
-    import threading
-
-    from clipground import pipeline
-
+    """The refine pass runs in this process: --timeout bounds it too. Past it, the pass is given up
+    with a warning and the job goes on with the first pass's answer. The video is cached (by the
+    first call), so no worker runs; the second pass cannot decode anything within a microsecond.
+    (A decoder that never returns is given up the same way: tests/test_refine.py injects one.)"""
     video = str(library / "v2.mp4")
     expected = _lines(cli(command, video, "--text", "a red square", "--no-refine").stdout)
-    release = threading.Event()
-
-    class Stuck:  # only the refine pass samples in this process; workers embed the first pass
-        def __init__(self, *args, **kwargs) -> None:
-            pass
-
-        def chunks_unordered(self, workers: int):
-            release.wait(60)
-            yield from ()
-
-    monkeypatch.setattr(pipeline, "FrameSampler", Stuck)
-    try:
-        result = cli(command, video, "--text", "a red square", "--refine", "--timeout", "3")
-    finally:
-        release.set()
+    result = cli(command, video, "--text", "a red square", "--refine", "--timeout", "1e-06")
     assert result.exit_code == 0, result.output
-    assert "longer than --timeout 3 s" in result.stderr
+    assert "boundaries not refined" in result.stderr
+    assert "longer than --timeout 1e-06 s" in result.stderr
     assert _lines(result.stdout) == expected
 
 
-def test_default_threads_are_a_share_of_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(batch.os, "cpu_count", lambda: 2)
-    assert batch.default_threads(1) == 2  # its decoders share them: two model streams
-    assert batch.default_threads(2) == 1
-    assert batch.default_threads(4) == 1
-    monkeypatch.setattr(batch.os, "cpu_count", lambda: 16)
-    assert batch.default_threads(3) == 5
-    monkeypatch.setattr(batch.os, "cpu_count", lambda: None)
-    assert batch.default_threads(1) == 1
+def test_default_threads_are_a_share_of_the_cores() -> None:
+    assert engine.default_threads(1, cpu_count=lambda: 2) == 2  # decoders share: two model streams
+    assert engine.default_threads(2, cpu_count=lambda: 2) == 1
+    assert engine.default_threads(4, cpu_count=lambda: 2) == 1
+    assert engine.default_threads(3, cpu_count=lambda: 16) == 5
+    assert engine.default_threads(1, cpu_count=lambda: None) == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Answers: typed in batch, records built in output
+
+
+def test_each_answer_becomes_its_record() -> None:
+    """A video that failed: one record for all its queries. A query it cannot answer (longer than
+    the video): that pair's error. Otherwise the pair's grounding, under the query's id."""
+    from fakes import ColourEncoder
+
+    from clipground.output import answer_record, grounding_record
+    from clipground.types import EmbedOutcome, ItemError
+
+    rng = np.random.default_rng(0)
+    embedded = _random_embedding(rng, "v.mp4", 20)  # 10 s
+    text = _random_embedding(rng, "q", 1).embeddings
+    short, long = batch.Query("short", ("q",)), batch.Query("long", ("q", "r"))
+    asked = [batch.EncodedQuery(short, text), batch.EncodedQuery(long, np.vstack([text, text]))]
+    options = GroundOptions(min_len_s=8.0, refine=False)  # two sentences need 16 s
+
+    failed = EmbedOutcome("bad.mp4", None, ItemError("VideoError", "bad.mp4: not a video"))
+    (whole,) = batch.answer_video(failed, asked, options, ColourEncoder())
+    assert whole.query is None and answer_record(whole) == {
+        "video": "bad.mp4",
+        "error": {"type": "VideoError", "message": "bad.mp4: not a video"},
+    }
+
+    ok, bad = batch.answer_video(EmbedOutcome("v.mp4", embedded), asked, options, ColourEncoder())
+    assert ok.error is None and ok.grounding is not None
+    assert list(answer_record(ok)) == ["id", *grounding_record(ok.grounding)]
+    assert answer_record(ok)["id"] == "short"
+    assert bad.grounding is None and bad.error is not None
+    record = answer_record(bad)
+    assert list(record) == ["video", "id", "query", "error"]
+    assert record["id"] == "long" and record["query"] == ["q", "r"]

@@ -48,12 +48,30 @@ def counting(n: int, made: list[int]) -> Iterator[int]:
 
 
 def test_no_more_than_depth_items_are_made_ahead() -> None:
-    made: list[int] = []
-    items = background([counting(100, made)], depth=2)
-    assert next(items) == 0
-    time.sleep(0.3)
-    assert len(made) <= 4  # the one taken, `depth` waiting, one blocked on the full buffer
-    items.close()
+    """After the consumer has taken k items, the source has made exactly k + depth + 1: `depth`
+    waiting, and one held while it is blocked on the full buffer. Each step waits (without a clock)
+    until the source has made that many, so the bound is reached every time, then checks it was not
+    passed; the consumer takes nothing meanwhile, so no more can have been made."""
+    depth, total = 2, 30
+    made = 0
+    changed = threading.Condition()
+
+    def source() -> Iterator[int]:
+        nonlocal made
+        for i in range(total):
+            with changed:
+                made += 1
+                changed.notify_all()
+            yield i
+
+    items = background([source()], depth=depth)
+    for taken in range(1, total + 1):
+        assert next(items) == taken - 1
+        bound = min(total, taken + depth + 1)
+        with changed:
+            assert changed.wait_for(lambda b=bound: made >= b, timeout=30), (taken, made)
+            assert made == bound, (taken, made)
+    assert list(items) == []
 
 
 def test_past_the_deadline_waiting_raises_overdue() -> None:

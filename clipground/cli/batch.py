@@ -88,8 +88,9 @@ def _embedder(
     timeout: float,
     progress: _Tracker,
 ) -> Embedder:
-    from clipground.batch import Embedder, WorkerSetup, default_threads
+    from clipground.batch import Embedder
     from clipground.cache import EmbeddingCache
+    from clipground.engine import WorkerSetup, default_threads
     from clipground.pipeline import decode_workers
 
     threads = default_threads(workers)
@@ -180,10 +181,14 @@ def embed(
     with command(quiet, verbose):
         from clipground import batch
         from clipground.model import load_encoder
+        from clipground.output import embed_record
         from clipground.pipeline import GroundOptions
 
         options = GroundOptions(
-            fps=fps, decoder=decoder, batch_size=batch_size, decode_workers=decode_workers,
+            fps=fps,
+            decoder=decoder,
+            batch_size=batch_size,
+            decode_workers=decode_workers,
             model_streams=model_streams,
         )
         spec = model_spec(model, pretrained, checkpoint, device, precision)
@@ -195,7 +200,7 @@ def embed(
                 progress.video_done()
                 failed |= outcome.error is not None
                 if not quiet:
-                    echo_json(batch.embed_record(outcome))
+                    echo_json(embed_record(outcome))
                 if failed and fail_fast:
                     break
     if failed:
@@ -255,6 +260,7 @@ def batch(
         from clipground import batch as jobs
         from clipground.errors import UsageError
         from clipground.model import load_encoder
+        from clipground.output import answer_record
         from clipground.pipeline import GroundOptions
 
         options = GroundOptions(
@@ -269,7 +275,8 @@ def batch(
             nms_iou=nms_iou,
             decoder=decoder,
             batch_size=batch_size,
-            decode_workers=decode_workers, model_streams=model_streams,
+            decode_workers=decode_workers,
+            model_streams=model_streams,
             refine=refine,
             refine_fps=refine_fps,
             refine_timeout_s=timeout,
@@ -293,20 +300,23 @@ def batch(
             embedder = _embedder(encoder, spec, options, cache_dir, workers, timeout, progress)
             for outcome in embedder.run(list(todo)):
                 progress.video_done()
-                for record in jobs.batch_records(
+                for answer in jobs.answer_video(
                     outcome, [encoded[q] for q in todo[outcome.video]], options, encoder
                 ):
-                    if export is not None and not jobs.is_error(record):
+                    record = answer_record(answer)
+                    if export is not None and answer.error is None:
                         record = _with_clip(record, export, padding, reencode)
                     write(record)
-                    failed |= jobs.is_error(record)
+                    failed |= answer.error is not None
                 if failed and fail_fast:
                     break
     if failed:
         raise typer.Exit(1)
 
 
-def _with_clip(record: dict[str, Any], out_dir: Path, padding: float, reencode: bool) -> dict[str, Any]:
+def _with_clip(
+    record: dict[str, Any], out_dir: Path, padding: float, reencode: bool
+) -> dict[str, Any]:
     """Cut the record's window into a clip; a cut that fails is a warning, the answer still stands."""
     from clipground.errors import ClipgroundError
     from clipground.export import export_moments
@@ -315,7 +325,14 @@ def _with_clip(record: dict[str, Any], out_dir: Path, padding: float, reencode: 
     fields = ("start_frame", "end_frame", "start_s", "end_s", "score")
     stem = f"{Path(record['video']).stem}_{record['id']}"
     try:
-        clip = export_moments(record["video"], [Moment(**{k: record[k] for k in fields})], out_dir, padding, reencode, stem)
+        clip = export_moments(
+            record["video"],
+            [Moment(**{k: record[k] for k in fields})],
+            out_dir,
+            padding,
+            reencode,
+            stem,
+        )
     except ClipgroundError as exc:
         log.warning("%s: no clip: %s", record["video"], exc)
         return record
@@ -358,6 +375,7 @@ def search(
         from clipground import batch as jobs
         from clipground.errors import ClipgroundError
         from clipground.model import load_encoder
+        from clipground.output import hit_record
         from clipground.pipeline import GroundOptions, encode_query
         from clipground.text import clean_query
 
@@ -372,7 +390,8 @@ def search(
             nms_iou=nms_iou,
             decoder=decoder,
             batch_size=batch_size,
-            decode_workers=decode_workers, model_streams=model_streams,
+            decode_workers=decode_workers,
+            model_streams=model_streams,
             refine=refine,
             refine_fps=refine_fps,
             refine_timeout_s=timeout,
@@ -396,6 +415,6 @@ def search(
                 except ClipgroundError as exc:  # e.g. shorter than --min-len: it cannot match
                     log.warning("%s", exc)
         for rank, hit in enumerate(ranking.hits(encoder), 1):
-            echo_json(jobs.hit_record(rank, hit, sentences, options, encoder.identity))
+            echo_json(hit_record(rank, hit, sentences, options, encoder.identity))
     if failed:
         raise typer.Exit(1)

@@ -1,4 +1,4 @@
-"""The exception hierarchy; each class maps to one documented CLI exit code (see cli.py)."""
+"""The exception hierarchy; each class maps to one documented CLI exit code (see cli/_common.py)."""
 
 from __future__ import annotations
 

@@ -49,20 +49,23 @@ IntArray = NDArray[np.int64]
 
 @dataclass(frozen=True)
 class Segment:
-    """Samples [start, end] (end inclusive) given to one sentence, and its mean per-sample score."""
+    """Samples [start_sample, end_sample] (end inclusive) given to one sentence, and its mean
+    per-sample score."""
 
-    start: int
-    end: int  # inclusive
+    start_sample: int
+    end_sample: int  # inclusive
     score: float  # mean normalised score over the segment
 
     def __post_init__(self) -> None:
-        if not 0 <= self.start <= self.end:
-            raise UsageError(f"a segment needs 0 <= start <= end, got {self.start}..{self.end}")
+        if not 0 <= self.start_sample <= self.end_sample:
+            raise UsageError(
+                f"a segment needs 0 <= start <= end, got {self.start_sample}..{self.end_sample}"
+            )
 
     @property
     def length(self) -> int:
         """Number of samples in the segment."""
-        return self.end - self.start + 1
+        return self.end_sample - self.start_sample + 1
 
 
 # ---------------------------------------------------------------- public API

@@ -49,7 +49,7 @@ class Prepared:
     """A request's query and video, embedded: everything the search and a plot need."""
 
     sentences: tuple[str, ...]
-    text: np.ndarray  # (K, D) one row per sentence
+    query_embeddings: np.ndarray  # (K, D) one row per sentence
     embedded: VideoEmbedding
     encoder: Encoder
 
@@ -69,14 +69,14 @@ def prepare(
     sentences = request.sentences()
     probe(request.video)  # a bad video fails before the (slow) model load
     encoder = encoder or load_encoder(request.model)
-    text = encode_query(encoder, sentences)  # text errors before the (slow) video work
+    query_embeddings = encode_query(encoder, sentences)  # text errors before the (slow) video work
     if cache is None:
         embedded = pipeline.embed_video(request.video, encoder, request.options, progress)
     else:
         from clipground.pipeline import embed_cached
 
         embedded, _ = embed_cached(request.video, encoder, request.options, cache, progress)
-    return Prepared(tuple(sentences), text, embedded, encoder)
+    return Prepared(tuple(sentences), query_embeddings, embedded, encoder)
 
 
 def match(
@@ -87,7 +87,7 @@ def match(
 ) -> Grounding:
     """Ground the request's query in its video (see `prepare`)."""
     p = prepare(request, encoder, progress, cache)
-    return ground_embedded(p.embedded, p.sentences, p.text, p.encoder, request.options)
+    return ground_embedded(p.embedded, p.sentences, p.query_embeddings, p.encoder, request.options)
 
 
 def run_eval(
@@ -104,7 +104,9 @@ def run_eval(
 
     encoder = encoder or load_encoder(model)
 
-    def ground_video(path: Path, items: list["Annotation"]) -> list[tuple[tuple[float, float], ...]]:
+    def ground_video(
+        path: Path, items: list["Annotation"]
+    ) -> list[tuple[tuple[float, float], ...]]:
         found = ground_queries(path, [a.query for a in items], encoder, options)
         return [tuple((m.start_s, m.end_s) for m in g.candidates) for g in found]
 
@@ -125,7 +127,10 @@ def _detail(outcome: Outcome) -> dict[str, object]:
     a = outcome.annotation
     ious = outcome.ious()
     return {
-        "id": a.id, "video": a.video, "query": list(a.query), "kind": a.kind,
+        "id": a.id,
+        "video": a.video,
+        "query": list(a.query),
+        "kind": a.kind,
         "gt": [a.start_s, a.end_s],
         "pred": list(outcome.windows_s[0]) if outcome.windows_s else None,
         "iou": round(ious[0], 4) if ious else 0.0,

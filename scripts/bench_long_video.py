@@ -41,7 +41,7 @@ def candidates(scores: np.ndarray, rate: float, options: GroundOptions) -> list[
     """(start_s, end_s) of `match`'s candidates on `scores` (one sample = 1 / rate seconds)."""
     duration = len(scores) / rate
     max_len = max(1, round(max_len_s(options, duration) * rate))
-    return [(w.start / rate, (w.end + 1) / rate) for w in search.best_windows(
+    return [(w.start_sample / rate, (w.end_sample + 1) / rate) for w in search.best_windows(
         scores, min_len=1, max_len=max_len, objective=options.objective, top_k=options.top_k,
         nms_iou=options.nms_iou,
     )]

@@ -169,7 +169,7 @@ def report_misses(misses: list[Miss], by_case: Counter) -> None:
     print(f"   relative score gap of misses: median {statistics.median(gaps):.1e}, "
           f"max {gaps[-1]:.1e}")
     for x in misses[:8]:
-        where = "near-whole" if x.exact.length > 0.9 * (x.exact.end + 1) else "local"
+        where = "near-whole" if x.exact.length > 0.9 * (x.exact.end_sample + 1) else "local"
         print(f"   L={x.min_len} U={x.max_len} exact {x.exact} multiscale {x.multiscale} "
               f"[{where}]")
 
@@ -182,7 +182,7 @@ def bench_top_k(rng: np.random.Generator, m: int) -> None:
             seconds, found = timed(partial(best_windows, s, min_len=min_len, max_len=max_len,
                                            objective="contrast", top_k=5, method=method), 2)
             print(f"   L={min_len} U={max_len} {method:>10}: {seconds * 1e3:7.1f}ms  "
-                  + " ".join(f"[{w.start},{w.end}]={w.score:.4f}" for w in found))
+                  + " ".join(f"[{w.start_sample},{w.end_sample}]={w.score:.4f}" for w in found))
 
 
 def bench_pipeline_top_k(rng: np.random.Generator, sizes: list[int]) -> None:

@@ -46,12 +46,12 @@ def _segmentations(n: int, lo, hi, gaps: bool, t: int):
 
 
 def check(segments: list[A.Segment], n: int, lo, hi, gaps: bool) -> None:
-    assert all(a.end < b.start for a, b in itertools.pairwise(segments))
+    assert all(a.end_sample < b.start_sample for a, b in itertools.pairwise(segments))
     assert all(lo[i] <= s.length <= hi[i] for i, s in enumerate(segments))
-    assert segments[-1].end <= n - 1
+    assert segments[-1].end_sample <= n - 1
     if not gaps:
-        assert segments[0].start == 0 and segments[-1].end == n - 1
-        assert all(a.end + 1 == b.start for a, b in itertools.pairwise(segments))
+        assert segments[0].start_sample == 0 and segments[-1].end_sample == n - 1
+        assert all(a.end_sample + 1 == b.start_sample for a, b in itertools.pairwise(segments))
 
 
 problems = st.integers(1, 4).flatmap(
@@ -84,7 +84,7 @@ def test_matches_exhaustive_search(problem) -> None:
         return
     segments = A.align(raw, lo, hi, table_entries=table, **options)
     check(segments, n, lo, hi, gaps)
-    got = A.segmentation_value(scores, [(s.start, s.end) for s in segments], penalty)
+    got = A.segmentation_value(scores, [(s.start_sample, s.end_sample) for s in segments], penalty)
     assert got == pytest.approx(expected, abs=1e-9)
 
 
@@ -98,7 +98,7 @@ def test_divide_and_conquer_equals_the_table_on_bigger_inputs(gaps: bool) -> Non
     scores = A.normalise(raw)
 
     def value(segments: list[A.Segment]) -> float:
-        return A.segmentation_value(scores, [(s.start, s.end) for s in segments], 0.1)
+        return A.segmentation_value(scores, [(s.start_sample, s.end_sample) for s in segments], 0.1)
 
     assert value(small) == pytest.approx(value(full), abs=1e-9)
     check(small, 300, lo, hi, gaps)
@@ -111,7 +111,7 @@ def test_recovers_planted_segments_in_clip_like_similarities() -> None:
     sim = 0.25 + 0.01 * rng.normal(size=(4, 120))
     for i, (s, e) in enumerate(bounds):
         sim[i, s : e + 1] += 0.05
-    got = [(s.start, s.end) for s in A.align(sim)]
+    got = [(s.start_sample, s.end_sample) for s in A.align(sim)]
     assert got == bounds
 
 
@@ -120,26 +120,26 @@ def test_gaps_leave_background_unassigned() -> None:
     sim[0, 3:8] = 0.3
     sim[1, 12:16] = 0.3
     segments = A.align(sim, allow_gaps=True)
-    assert [(s.start, s.end) for s in segments] == [(3, 7), (12, 15)]
+    assert [(s.start_sample, s.end_sample) for s in segments] == [(3, 7), (12, 15)]
     assert all(s.score > 0 for s in segments)
     tiled = A.align(sim)
-    assert tiled[0].start == 0 and tiled[-1].end == 19
+    assert tiled[0].start_sample == 0 and tiled[-1].end_sample == 19
 
 
 def test_threshold_keeps_only_the_samples_that_stand_out() -> None:
     sim = np.full((1, 12), 0.2)
     sim[0, 4:8] = [0.25, 0.4, 0.4, 0.25]  # a weak shoulder around a strong core
-    assert [(s.start, s.end) for s in A.align(sim, allow_gaps=True)] == [(4, 7)]
+    assert [(s.start_sample, s.end_sample) for s in A.align(sim, allow_gaps=True)] == [(4, 7)]
     core = A.align(sim, allow_gaps=True, threshold=1.0)
-    assert [(s.start, s.end) for s in core] == [(5, 6)]
+    assert [(s.start_sample, s.end_sample) for s in core] == [(5, 6)]
     assert core[0].score == pytest.approx(A.normalise(sim)[0, 5])  # reported without threshold
-    assert [(s.start, s.end) for s in A.align(sim, threshold=1.0)] == [(0, 11)]  # tiling: no effect
+    assert [(s.start_sample, s.end_sample) for s in A.align(sim, threshold=1.0)] == [(0, 11)]  # tiling: no effect
 
 
 def test_raw_normalisation_keeps_values() -> None:
     sim = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]])
     np.testing.assert_array_equal(A.normalise(sim, "raw"), sim)
-    assert [(s.start, s.end) for s in A.align(sim, normalisation="raw")] == [(0, 0), (1, 2)]
+    assert [(s.start_sample, s.end_sample) for s in A.align(sim, normalisation="raw")] == [(0, 0), (1, 2)]
 
 
 def test_flat_rows_do_not_divide_by_zero() -> None:

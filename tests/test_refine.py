@@ -27,7 +27,7 @@ def test_regular_grid_equals_the_per_sample_objective(objective: str) -> None:
     unit = step ** (1 - search.BALANCE) if objective == "balanced" else 1.0
     assert np.nanmax(scores) == pytest.approx(best.score * unit, abs=1e-9)
     first, last = np.unravel_index(int(np.nanargmax(scores)), scores.shape)
-    assert (first, last) == (best.start, best.end)
+    assert (first, last) == (best.start_sample, best.end_sample)
 
 
 def test_weights_follow_time_not_sample_count() -> None:

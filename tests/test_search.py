@@ -98,19 +98,19 @@ def _direct_score(s: np.ndarray, start: int, end: int, objective: str) -> float:
 
 def _shared(a: Window, b: Window) -> float:
     """The samples two windows share, as a fraction of the shorter."""
-    return max(0, min(a.end, b.end) - max(a.start, b.start) + 1) / min(a.length, b.length)
+    return max(0, min(a.end_sample, b.end_sample) - max(a.start_sample, b.start_sample) + 1) / min(a.length, b.length)
 
 
 def _iou(a: Window, b: Window) -> float:
-    inter = max(0, min(a.end, b.end) - max(a.start, b.start) + 1)
+    inter = max(0, min(a.end_sample, b.end_sample) - max(a.start_sample, b.start_sample) + 1)
     return inter / (a.length + b.length - inter)
 
 
 def _assert_valid(found: Window, s: np.ndarray, lo: int, hi: int | None, objective: str) -> None:
     hi = s.size if hi is None else min(hi, s.size)
-    assert 0 <= found.start <= found.end < s.size
+    assert 0 <= found.start_sample <= found.end_sample < s.size
     assert lo <= found.length <= hi
-    assert found.score == pytest.approx(_direct_score(s, found.start, found.end, objective),
+    assert found.score == pytest.approx(_direct_score(s, found.start_sample, found.end_sample, objective),
                                         abs=TOL)
 
 
@@ -153,7 +153,7 @@ def test_brute_force_scores_every_window():
         best = max(scores.values())
         found = best_window(s, min_len=3, max_len=11, objective=objective, method="brute")
         assert found.score == pytest.approx(best, abs=TOL)
-        assert scores[(found.start, found.end)] == pytest.approx(best, abs=TOL)
+        assert scores[(found.start_sample, found.end_sample)] == pytest.approx(best, abs=TOL)
 
 
 # ---------------------------------------------------------------- behaviour choices
@@ -167,7 +167,7 @@ def test_ties_go_to_the_earliest_then_the_shortest(method):
     # a constant: every window ties; the first window of min_len wins
     for objective in OBJECTIVES:
         found = best_window(np.full(10, 0.25), min_len=3, objective=objective, method=method)
-        assert (found.start, found.end) == (0, 2)
+        assert (found.start_sample, found.end_sample) == (0, 2)
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -208,12 +208,12 @@ def test_balanced_prefers_the_whole_moment_where_contrast_drifts_to_a_sliver():
     s = rng.normal(0.0, 0.03, 14_400)
     s[4800:4872] += 0.2
     contrast = best_window(s, min_len=2, max_len=7200, objective="contrast")
-    assert contrast.length <= 4 and 4800 <= contrast.start <= 4871
+    assert contrast.length <= 4 and 4800 <= contrast.start_sample <= 4871
     assert best_window(s, min_len=2, max_len=7200) == best_window(
         s, min_len=2, max_len=7200, objective="balanced", method="brute"
     )
     found = best_window(s, min_len=2, max_len=7200)
-    assert (found.start, found.end) == (4800, 4871)
+    assert (found.start_sample, found.end_sample) == (4800, 4871)
 
 
 def test_scale_and_offset_do_not_change_the_window():
@@ -222,7 +222,7 @@ def test_scale_and_offset_do_not_change_the_window():
     base = best_window(s, min_len=7, max_len=90)
     for scaled in (s * 1e-200, s * 1e200, s + 1e3):
         found = best_window(scaled, min_len=7, max_len=90)
-        assert (found.start, found.end) == (base.start, base.end)
+        assert (found.start_sample, found.end_sample) == (base.start_sample, base.end_sample)
         assert np.isfinite(found.score)
 
 
@@ -267,7 +267,7 @@ def test_exact_top_k_stops_only_when_nothing_fits(problem, objective, nms_iou):
                              for e in range(b + lo - 1, min(s.size, b + top))]).T
     blocked = np.zeros(starts.size, dtype=bool)
     for c in found:
-        inter = np.clip(np.minimum(ends, c.end) - np.maximum(starts, c.start) + 1, 0, None)
+        inter = np.clip(np.minimum(ends, c.end_sample) - np.maximum(starts, c.start_sample) + 1, 0, None)
         union = (ends - starts + 1) + c.length - inter
         shorter = np.minimum(ends - starts + 1, c.length)
         blocked |= (inter / union > nms_iou) | (inter / shorter > NESTED)
@@ -285,7 +285,7 @@ def test_top_k_skips_windows_inside_a_chosen_one():
     for method in METHODS:
         found = best_windows(s, min_len=3, max_len=200, objective="balanced", top_k=2,
                              nms_iou=0.3, method=method)
-        assert (found[1].start, found[1].end) == (300, 319), method
+        assert (found[1].start_sample, found[1].end_sample) == (300, 319), method
         assert _shared(found[0], found[1]) == 0
 
 
@@ -294,7 +294,7 @@ def test_top_k_separates_two_peaks():
     s[10:20] = 1.0
     s[60:70] = 0.8
     found = best_windows(s, min_len=10, max_len=10, objective="mean", top_k=2, nms_iou=0.0)
-    assert [(w.start, w.end) for w in found] == [(10, 19), (60, 69)]
+    assert [(w.start_sample, w.end_sample) for w in found] == [(10, 19), (60, 69)]
 
 
 # ---------------------------------------------------------------- multiscale
@@ -448,9 +448,9 @@ def test_bad_input_raises_usage_error_naming_the_value(scores, kwargs, message):
 
 def test_window_validates_itself():
     assert Window(2, 4, 0.5).length == 3
-    with pytest.raises(UsageError, match="start=-1"):
+    with pytest.raises(UsageError, match="start_sample=-1"):
         Window(-1, 3, 0.0)
-    with pytest.raises(UsageError, match="end=2"):
+    with pytest.raises(UsageError, match="end_sample=2"):
         Window(3, 2, 0.0)
 
 
@@ -474,5 +474,5 @@ def test_small_inputs_take_the_enumeration_shortcut_with_the_same_answers():
     assert s.size * (60 - 4 + 1) <= ENUMERATE_UP_TO  # what callers get by default: enumeration
     slow = best_windows(s, min_len=4, max_len=60, top_k=5)  # branch and bound
     fast = search.best_windows(s, min_len=4, max_len=60, top_k=5)
-    assert [(w.start, w.end) for w in fast] == [(w.start, w.end) for w in slow]
+    assert [(w.start_sample, w.end_sample) for w in fast] == [(w.start_sample, w.end_sample) for w in slow]
     assert [w.score for w in fast] == pytest.approx([w.score for w in slow], abs=1e-12)

@@ -160,9 +160,9 @@ def _match_and_plot(request: MatchRequest, progress: Any, plot: Path, cache: Any
     from clipground.plot import plot_grounding
 
     p = api.prepare(request, progress=progress, cache=cache)
-    result = pipeline.ground_embedded(p.embedded, p.sentences, p.text, p.encoder, request.options)
+    result = pipeline.ground_embedded(p.embedded, p.sentences, p.query_embeddings, p.encoder, request.options)
     frames = p.embedded.embeddings
-    curve = search.similarity(frames, p.text.mean(axis=0))  # what span mode mean reads
-    per_sentence = [search.similarity(frames, row) for row in p.text]
-    plot_grounding(plot, p.embedded.times_s, curve, result, per_sentence if len(p.text) > 1 else [])
+    curve = search.similarity(frames, p.query_embeddings.mean(axis=0))  # what span mode mean reads
+    per_sentence = [search.similarity(frames, row) for row in p.query_embeddings]
+    plot_grounding(plot, p.embedded.times_s, curve, result, per_sentence if len(p.query_embeddings) > 1 else [])
     return result

@@ -93,22 +93,27 @@ def span_embeddings(encoder: Encoder, spans: Sequence[Span]) -> np.ndarray:
     return np.stack(rows).astype(np.float32)
 
 
-def similarity_rows(embedded: VideoEmbedding, text: np.ndarray) -> np.ndarray:
+def similarity_rows(embedded: VideoEmbedding, query_embeddings: np.ndarray) -> np.ndarray:
     """(K, N) cosine similarity of each span embedding with each sampled frame.
 
     One matrix product (what search.similarity computes row by row, without renormalising the
     frames K times).
     """
     frames = unit_rows(embedded.embeddings.astype(np.float64))  # (N, D)
-    return np.clip(unit_rows(np.asarray(text, dtype=np.float64)) @ frames.T, -1.0, 1.0)  # (K, N)
+    return np.clip(
+        unit_rows(np.asarray(query_embeddings, dtype=np.float64)) @ frames.T, -1.0, 1.0
+    )  # (K, N)
 
 
 def align_embedded(
-    embedded: VideoEmbedding, spans: Sequence[Span], text: np.ndarray, options: AlignOptions
+    embedded: VideoEmbedding,
+    spans: Sequence[Span],
+    query_embeddings: np.ndarray,
+    options: AlignOptions,
 ) -> Alignment:
-    """Align `spans` (embedded as `text`, (K, D)) to an already embedded video."""
+    """Align `spans` (their embeddings `query_embeddings`, (K, D)) to an already embedded video."""
     min_len, max_len = lengths_in_samples(embedded, options.ground_options())
-    sim = similarity_rows(embedded, text)  # (K, N)
+    sim = similarity_rows(embedded, query_embeddings)  # (K, N)
     segments = solver.align(
         sim,
         min_len=min_len,
@@ -119,12 +124,14 @@ def align_embedded(
         threshold=options.threshold,
     )
     scores = solver.normalise(sim, options.normalisation) - options.threshold
-    bounds = [(s.start, s.end) for s in segments]
+    bounds = [(s.start_sample, s.end_sample) for s in segments]
     summary = embedded.summary
     return Alignment(
         video=embedded.video,
         spans=tuple(
-            AlignedSpan(i, span, to_moment(embedded, search.Window(s.start, s.end, s.score)))
+            AlignedSpan(
+                i, span, to_moment(embedded, search.Window(s.start_sample, s.end_sample, s.score))
+            )
             for i, (span, s) in enumerate(zip(spans, segments))
         ),
         total_score=solver.segmentation_value(scores, bounds, options.gap_penalty),
@@ -152,6 +159,6 @@ def align_video(
     embedding and the span vectors (K, D)."""
     if not spans:
         raise UsageError("nothing to align: the transcript has no sentences")
-    text = span_embeddings(encoder, spans)
+    query_embeddings = span_embeddings(encoder, spans)
     embedded, _ = embed_cached(video, encoder, options.ground_options(), cache, progress)
-    return align_embedded(embedded, spans, text, options), embedded, text
+    return align_embedded(embedded, spans, query_embeddings, options), embedded, query_embeddings

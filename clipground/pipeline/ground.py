@@ -32,9 +32,9 @@ def ground(
 ) -> Grounding:
     """Find where `query` (one sentence or an ordered span of sentences) happens in `video`."""
     sentences = clean_query(query)
-    text = encode_query(encoder, sentences)
+    query_embeddings = encode_query(encoder, sentences)
     embedded = embed_video(video, encoder, options, progress, sampler)
-    return ground_embedded(embedded, sentences, text, encoder, options, sampler)
+    return ground_embedded(embedded, sentences, query_embeddings, encoder, options, sampler)
 
 
 def ground_queries(
@@ -69,12 +69,11 @@ def ground_embedded(
     If the second pass cannot decode the video (changed or gone since the first pass, as with a cached
     embedding), the first pass's answer stands, with a warning.
     """
-    text = query_embeddings
-    coarse = ground_samples(embedded, sentences, text, options)
+    coarse = ground_samples(embedded, sentences, query_embeddings, options)
     if not wants_refinement(embedded, options):
         return coarse
     try:
-        return refine_grounding(coarse, embedded, text, encoder, options, sampler)
+        return refine_grounding(coarse, embedded, query_embeddings, encoder, options, sampler)
     except VideoError as exc:
         log.warning(
             "%s: boundaries not refined (%s); the %g frames/s answer stands",

@@ -52,7 +52,7 @@ SENTENCE_ALTERNATIVES = 3  # coarse windows refined per ordered sentence; the be
 def refine_grounding(
     coarse: Grounding,
     embedded: VideoEmbedding,
-    text: np.ndarray,
+    query_embeddings: np.ndarray,
     encoder: Encoder,
     options: GroundOptions,
     sampler: SamplerFactory = FrameSampler,
@@ -64,7 +64,7 @@ def refine_grounding(
     answer is again their union.
     """
     margin = REFINE_MARGIN_STEPS / options.fps
-    alternatives = _sentence_alternatives(coarse, embedded, text, options)
+    alternatives = _sentence_alternatives(coarse, embedded, query_embeddings, options)
     windows = [*coarse.candidates, *(m for group in alternatives for m in group)]
     spans = _merge_spans([(b - margin, b + margin) for m in windows for b in (m.start_s, m.end_s)])
     fine = _embed_spans(embedded.video, spans, encoder, options, sampler)
@@ -73,7 +73,9 @@ def refine_grounding(
     frames_embedded = coarse.frames_embedded + fine.count
     if coarse.sentences:
         duration_s = embedded.summary.duration_s
-        parts = refine_in_order(alternatives, text, refine, duration_s, shortest_window_s(options))
+        parts = refine_in_order(
+            alternatives, query_embeddings, refine, duration_s, shortest_window_s(options)
+        )
         if parts is None:
             return replace(coarse, frames_embedded=frames_embedded)
         union = Moment(
@@ -90,7 +92,7 @@ def refine_grounding(
             sentences=tuple(parts),
             frames_embedded=frames_embedded,
         )
-    query = unit(text.mean(axis=0))
+    query = unit(query_embeddings.mean(axis=0))
     moments = sorted(
         (refine(m, query) or m for m in coarse.candidates), key=lambda m: -m.score
     )  # stable
@@ -100,14 +102,22 @@ def refine_grounding(
 
 
 def _sentence_alternatives(
-    coarse: Grounding, embedded: VideoEmbedding, text: np.ndarray, options: GroundOptions
+    coarse: Grounding,
+    embedded: VideoEmbedding,
+    query_embeddings: np.ndarray,
+    options: GroundOptions,
 ) -> list[list[Moment]]:
     """Each ordered sentence's coarse window first, then its next best (none without sentences)."""
     if not coarse.sentences:
         return []
     min_len, max_len = lengths_in_samples(embedded, options)
     found = ordered_alternatives(
-        embedded.embeddings, text, min_len, max_len, options, count=SENTENCE_ALTERNATIVES
+        embedded.embeddings,
+        query_embeddings,
+        min_len,
+        max_len,
+        options,
+        count=SENTENCE_ALTERNATIVES,
     )
     factor = score_unit(embedded, options.objective)
     return [[to_moment(embedded, w, factor) for w in group] for group in found]
@@ -151,7 +161,7 @@ def _refiner(
 
 def refine_in_order(
     alternatives: Sequence[Sequence[Moment]],
-    text: np.ndarray,
+    query_embeddings: np.ndarray,
     refine: Refine,
     duration_s: float,
     min_len_s: float,
@@ -160,7 +170,7 @@ def refine_in_order(
     and leaving room for those after, as `_ordered` searched them, and keep the best; None if some
     sentence has no refined window there (the coarse answer then stands)."""
     fine: list[Moment] = []
-    for i, (group, row) in enumerate(zip(alternatives, text)):
+    for i, (group, row) in enumerate(zip(alternatives, query_embeddings)):
         from_s = fine[-1].end_s if fine else 0.0
         to_s = max(duration_s - (len(alternatives) - i - 1) * min_len_s, group[0].end_s)
         refined = [m for m in (refine(c, row, from_s, to_s) for c in group) if m is not None]

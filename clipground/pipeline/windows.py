@@ -25,18 +25,17 @@ def ground_samples(
     This is the first pass only: no frame is decoded again, so on long videos the boundaries are
     those of the sample grid. `ground_embedded` adds the second pass, as `ground` does.
     """
-    text = query_embeddings
     sentences = as_sentences(sentences)
-    if np.ndim(text) != 2 or len(text) != len(sentences):
+    if np.ndim(query_embeddings) != 2 or len(query_embeddings) != len(sentences):
         raise UsageError(
-            f"query embeddings of shape {np.shape(text)} for {len(sentences)} sentence(s): "
+            f"query embeddings of shape {np.shape(query_embeddings)} for {len(sentences)} sentence(s): "
             "embed the same sentences with encode_query"
         )
     min_len, max_len = lengths_in_samples(embedded, options)
     if options.span_mode == "ordered" and len(sentences) > 1:
-        windows, parts = _ordered(embedded.embeddings, text, min_len, max_len, options)
+        windows, parts = _ordered(embedded.embeddings, query_embeddings, min_len, max_len, options)
     else:
-        scores = search.similarity(embedded.embeddings, unit(text.mean(axis=0)))
+        scores = search.similarity(embedded.embeddings, unit(query_embeddings.mean(axis=0)))
         windows, parts = _windows(scores, min_len, max_len, options), []
     factor = score_unit(embedded, options.objective)
     moments = [to_moment(embedded, w, factor) for w in windows]
@@ -105,18 +104,24 @@ def lengths_in_samples(embedded: VideoEmbedding, options: GroundOptions) -> tupl
 
 
 def _ordered(
-    frames: np.ndarray, text: np.ndarray, min_len: int, max_len: int | None, options: GroundOptions
+    frames: np.ndarray,
+    query_embeddings: np.ndarray,
+    min_len: int,
+    max_len: int | None,
+    options: GroundOptions,
 ) -> tuple[list[search.Window], list[search.Window]]:
     """Locate each sentence after the previous one; the span is the union of their windows."""
-    found = ordered_alternatives(frames, text, min_len, max_len, options, count=1)
+    found = ordered_alternatives(frames, query_embeddings, min_len, max_len, options, count=1)
     parts = [group[0] for group in found]
-    union = search.Window(parts[0].start, parts[-1].end, float(np.mean([p.score for p in parts])))
+    union = search.Window(
+        parts[0].start_sample, parts[-1].end_sample, float(np.mean([p.score for p in parts]))
+    )
     return [union], parts
 
 
 def ordered_alternatives(
     frames: np.ndarray,
-    text: np.ndarray,
+    query_embeddings: np.ndarray,
     min_len: int,
     max_len: int | None,
     options: GroundOptions,
@@ -124,13 +129,13 @@ def ordered_alternatives(
 ) -> list[list[search.Window]]:
     """For each sentence, its best `count` windows (by NMS) after the previous sentence's best one
     and leaving room for the sentences still to place; the first of each list is the answer."""
-    n, k = len(frames), len(text)
+    n, k = len(frames), len(query_embeddings)
     if n < k * min_len:
         raise VideoError(
             f"too few samples ({n}) to place {k} sentences of at least {min_len} samples each"
         )
     found, start = [], 0
-    for i, row in enumerate(text):
+    for i, row in enumerate(query_embeddings):
         room = n - (k - i - 1) * min_len  # leave space for the sentences still to place
         scores = search.similarity(frames[start:room], row)
         windows = search.best_windows(
@@ -142,8 +147,10 @@ def ordered_alternatives(
             nms_iou=options.nms_iou,
             method=_method(options, len(scores), min_len, max_len),
         )
-        found.append([search.Window(w.start + start, w.end + start, w.score) for w in windows])
-        start = found[-1][0].end + 1
+        found.append(
+            [search.Window(w.start_sample + start, w.end_sample + start, w.score) for w in windows]
+        )
+        start = found[-1][0].end_sample + 1
     return found
 
 
@@ -151,14 +158,14 @@ def to_moment(embedded: VideoEmbedding, window: search.Window, factor: float = 1
     """Map a window over samples to native frames and presentation seconds; its score times
     `factor` (see `score_unit`)."""
     idx, times, summary = embedded.indices, embedded.times_s, embedded.summary
-    last = window.end + 1 < len(idx)
-    end_frame = int(idx[window.end + 1]) - 1 if last else summary.num_frames - 1
-    end_s = float(times[window.end + 1]) if last else summary.duration_s
+    last = window.end_sample + 1 < len(idx)
+    end_frame = int(idx[window.end_sample + 1]) - 1 if last else summary.num_frames - 1
+    end_s = float(times[window.end_sample + 1]) if last else summary.duration_s
     return Moment(
-        start_frame=int(idx[window.start]),
-        end_frame=max(end_frame, int(idx[window.end])),
-        start_s=float(times[window.start]),
-        end_s=max(end_s, float(times[window.end])),
+        start_frame=int(idx[window.start_sample]),
+        end_frame=max(end_frame, int(idx[window.end_sample])),
+        start_s=float(times[window.start_sample]),
+        end_s=max(end_s, float(times[window.end_sample])),
         score=float(window.score) * factor,
     )
 

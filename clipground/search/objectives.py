@@ -41,22 +41,23 @@ Pick = tuple[int, int]  # (start, length) of a window, in samples
 
 @dataclass(frozen=True)
 class Window:
-    """A window of samples [start, end], end inclusive, and its objective score."""
+    """A window of samples [start_sample, end_sample], end inclusive, and its objective score."""
 
-    start: int  # first sample of the window
-    end: int  # last sample of the window, inclusive
+    start_sample: int  # index of the window's first sample
+    end_sample: int  # index of its last sample, inclusive
     score: float  # objective value, recomputed from the window itself
 
     def __post_init__(self) -> None:
-        if not 0 <= self.start <= self.end:
+        if not 0 <= self.start_sample <= self.end_sample:
             raise UsageError(
-                f"a window needs 0 <= start <= end, got start={self.start}, end={self.end}"
+                "a window needs 0 <= start_sample <= end_sample, got "
+                f"start_sample={self.start_sample}, end_sample={self.end_sample}"
             )
 
     @property
     def length(self) -> int:
         """Number of samples in the window."""
-        return self.end - self.start + 1
+        return self.end_sample - self.start_sample + 1
 
 
 @dataclass(frozen=True)

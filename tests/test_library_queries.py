@@ -77,3 +77,17 @@ def test_top_k_candidates_are_distinct_moments_and_as_many_as_asked(red_then_blu
             shared = min(a.end_frame, b.end_frame) - max(a.start_frame, b.start_frame) + 1
             shorter = min(a.end_frame - a.start_frame, b.end_frame - b.start_frame) + 1
             assert shared <= 0.5 * shorter
+
+
+@pytest.mark.parametrize("query", [["red"], ["red", "blue"]])
+def test_embed_then_ground_embedded_gives_grounds_answer(red_then_blue: Path, query) -> None:
+    """The many-questions recipe (embed once, then ground_embedded) answers as `ground` does, the
+    second pass included; `ground_samples` is the first pass alone and says so by its name."""
+    encoder = ColourEncoder()
+    options = GroundOptions(fps=1, refine=True, top_k=2)
+    direct = pipeline.ground(red_then_blue, query, encoder, options)
+    embedded = pipeline.embed_video(red_then_blue, encoder, options)
+    text = pipeline.encode_query(encoder, query)
+    assert pipeline.ground_embedded(embedded, query, text, encoder, options) == direct
+    first_pass = pipeline.ground_samples(embedded, query, text, options)
+    assert first_pass.frames_embedded < direct.frames_embedded  # the refined answer decoded more

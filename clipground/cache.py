@@ -50,15 +50,15 @@ _BLOCK_BYTES = 64 << 10
 _SUMMARY_FIELDS = ("num_frames", "duration_s", "native_fps", "corrupt_packets", "backend")
 
 
-def default_cache_dir() -> Path:
-    """$CLIPGROUND_CACHE_DIR, else the platform's user cache folder for clipground."""
+def default_cache_dir(platform: str = sys.platform) -> Path:
+    """$CLIPGROUND_CACHE_DIR, else `platform`'s user cache folder for clipground."""
     if os.environ.get(ENV_VAR):
         return Path(os.environ[ENV_VAR]).expanduser()
     home = Path.home()
-    if sys.platform == "win32":
+    if platform == "win32":
         base = os.environ.get("LOCALAPPDATA") or str(home / "AppData" / "Local")
         return Path(base) / "clipground" / "Cache"
-    if sys.platform == "darwin":
+    if platform == "darwin":
         return home / "Library" / "Caches" / "clipground"
     return Path(os.environ.get("XDG_CACHE_HOME") or home / ".cache") / "clipground"
 

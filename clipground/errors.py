@@ -31,3 +31,14 @@ class CacheError(ClipgroundError):
     """The embedding cache cannot be read or written."""
 
     exit_code = 5
+
+
+class NotServedError(VideoError):
+    """A video id or path that a `clipground serve` does not serve: unknown, missing, or outside its
+    PATHS (all alike, so that a request cannot learn what exists outside them)."""
+
+
+class ServerError(ClipgroundError):
+    """A `--server` that cannot be reached, refuses the token, or does not answer as clipground."""
+
+    exit_code = 6

@@ -95,13 +95,17 @@ def _check_cuda_index(requested: str, count: int) -> None:
         )
 
 
-def pick_precision(requested: str, device: str) -> str:
+def pick_precision(
+    requested: str, device: str, native_bf16: Callable[[], bool] | None = None
+) -> str:
     """Resolve "auto": fp16 (autocast) on CUDA; bf16 on a CPU that computes it natively (AVX512-BF16
-    or AMX: measured 3.3x faster than fp32 for ViT-B-32, see the README); else fp32."""
+    or AMX; `native_bf16` asks, by default `cpu_has_native_bf16`), where it is several times faster
+    than fp32 (docs/benchmarks.md); else fp32."""
     if requested == "auto":
         if device.startswith("cuda"):
             return "fp16"
-        return "bf16" if device == "cpu" and cpu_has_native_bf16() else "fp32"
+        native = (native_bf16 or cpu_has_native_bf16)()
+        return "bf16" if device == "cpu" and native else "fp32"
     if requested == "fp16" and device == "cpu":
         raise UsageError("--precision fp16 needs a GPU; on CPU use bf16 or fp32")
     return requested

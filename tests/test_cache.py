@@ -141,13 +141,10 @@ def test_default_location(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     assert default_cache_dir() == tmp_path / "mine"
     monkeypatch.delenv("CLIPGROUND_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    monkeypatch.setattr(cache_mod.sys, "platform", "linux")
-    assert default_cache_dir() == tmp_path / "xdg" / "clipground"
-    monkeypatch.setattr(cache_mod.sys, "platform", "darwin")
-    assert default_cache_dir() == Path.home() / "Library" / "Caches" / "clipground"
-    monkeypatch.setattr(cache_mod.sys, "platform", "win32")
+    assert default_cache_dir("linux") == tmp_path / "xdg" / "clipground"
+    assert default_cache_dir("darwin") == Path.home() / "Library" / "Caches" / "clipground"
     monkeypatch.setenv("LOCALAPPDATA", str(tmp_path / "local"))
-    assert default_cache_dir() == tmp_path / "local" / "clipground" / "Cache"
+    assert default_cache_dir("win32") == tmp_path / "local" / "clipground" / "Cache"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -234,20 +231,21 @@ def test_cache_command_errors(tmp_path: Path) -> None:
 
 
 def test_match_reads_the_cache_and_no_cache_bypasses_it(
-    tiny_clip: str, clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tiny_clip: str, clip: Path, tmp_path: Path
 ) -> None:
     args = ["match", str(clip), "-t", "x", "--model", tiny_clip, "--device", "cpu", "-f", "jsonl"]
     store = EmbeddingCache(tmp_path / "c")
     first = runner.invoke(app, [*args, "--cache-dir", str(store.root)])
     assert first.exit_code == 0 and first.stderr == "" and store.info().entries == 1
+    (entry,) = store.root.rglob("*.npz")
+    os.utime(entry, (1_000_000, 1_000_000))  # a hit marks the entry used (what `clear --older-than` reads)
 
-    def no_decoding(*_args, **_kwargs):
-        raise AssertionError("decoded although the embedding is cached")
-
-    monkeypatch.setattr("clipground.pipeline.embed_video", no_decoding)
     second = runner.invoke(app, [*args, "--cache-dir", str(store.root)])
     assert second.exit_code == 0, second.stderr
     assert json.loads(second.stdout) == json.loads(first.stdout)
+    assert entry.stat().st_mtime > 1_000_000  # read from the cache
+    os.utime(entry, (1_000_000, 1_000_000))
     bypass = runner.invoke(app, [*args, "--cache-dir", str(tmp_path / "unused"), "--no-cache"])
-    assert bypass.exit_code == 70 and "decoded although" in bypass.stderr  # really bypassed
+    assert bypass.exit_code == 0 and json.loads(bypass.stdout) == json.loads(first.stdout)
+    assert entry.stat().st_mtime == 1_000_000 and not (tmp_path / "unused").exists()
     assert not (tmp_path / "unused").exists()

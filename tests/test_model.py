@@ -181,13 +181,10 @@ def test_cuda_requested_without_gpu_is_a_model_error() -> None:
         ("fp32", "cuda", True, "fp32"),
     ],
 )
-def test_precision_resolution(
-    monkeypatch: pytest.MonkeyPatch, requested: str, device: str, native_bf16: bool, expected: str
-) -> None:
+def test_precision_resolution(requested: str, device: str, native_bf16: bool, expected: str) -> None:
     from clipground import model
 
-    monkeypatch.setattr(model, "cpu_has_native_bf16", lambda: native_bf16)
-    assert model.pick_precision(requested, device) == expected
+    assert model.pick_precision(requested, device, lambda: native_bf16) == expected
 
 
 def test_fp16_on_cpu_and_unknown_precisions_are_usage_errors() -> None:

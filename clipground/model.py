@@ -268,7 +268,7 @@ class Encoder:
     def default_streams(self) -> int:
         """How many chunks `encode_frames` should embed at once: two on a CPU where torch has two
         threads or more, else one. A CPU that the decoder shares is then used better: one OpenMP
-        team across all the cores spins while the decoder holds one of them (see README, Speed)."""
+        team across all the cores spins while the decoder holds one of them (docs/benchmarks.md)."""
         import torch
 
         return 2 if self.device == "cpu" and torch.get_num_threads() >= 2 else 1

@@ -86,7 +86,7 @@ def decode_workers(
     core (of the cores' share of one of `sharing` processes), up to 8.
 
     One per core also on a CPU that the model keeps busy: each segment's decoder is single-threaded
-    (slice threads only), which costs less CPU than FFmpeg's frame threads (see README, Speed)."""
+    (slice threads only), which costs less CPU than FFmpeg's frame threads (docs/benchmarks.md)."""
     if options.decode_workers is not None:
         return options.decode_workers
     return max(1, min(AUTO_DECODE_WORKERS, (cpu_count() or 1) // max(1, sharing)))

@@ -84,7 +84,7 @@ def max_len_s(options: GroundOptions, duration_s: float) -> float:
     """The max-length cap in seconds: --max-len, else --max-fraction of the video.
 
     Without a cap, `contrast` can prefer "everything but the dullest stretch" over the moment itself
-    when the rest of the video is loosely related to the text (see the README's benchmark).
+    when the rest of the video is loosely related to the text (docs/benchmarks.md).
     """
     return options.max_len_s if options.max_len_s else options.max_fraction * duration_s
 

@@ -19,7 +19,7 @@ _EXPORTS = {
     "GroundOptions": "clipground.options",
     "VideoEmbedding": "clipground.types",
     "load_encoder": "clipground.model",
-    "ModelSpec": "clipground.model",
+    "ModelSpec": "clipground.options",
     "Encoder": "clipground.model",
     "MatchRequest": "clipground.api",
     "match": "clipground.api",

@@ -36,10 +36,10 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from clipground.errors import UsageError
+from clipground.options import NORMALISATIONS
 
 __all__ = ["NORMALISATIONS", "Segment", "align", "normalise", "segmentation_value"]
 
-NORMALISATIONS = ("zscore", "raw")
 _TABLE_ENTRIES = 1 << 23  # back-pointers (2 x int32 each: 64 MiB) beyond which divide and conquer
 _STD_FLOOR = 1e-12  # a flat row (no evidence) z-scores to all zeros instead of dividing by 0
 

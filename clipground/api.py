@@ -9,10 +9,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from clipground import pipeline
-from clipground.errors import UsageError
 from clipground.model import Encoder, ModelSpec, load_encoder
 from clipground.pipeline import GroundOptions, Progress, encode_query, ground_embedded
-from clipground.text import clean_query, parse_span, read_transcript
+from clipground.text import query_sentences
 from clipground.types import Grounding, VideoEmbedding
 
 if TYPE_CHECKING:
@@ -33,15 +32,7 @@ class MatchRequest:
 
     def sentences(self) -> list[str]:
         """The query's sentences, validated."""
-        if self.text and self.transcript:
-            raise UsageError("give either --text or --transcript, not both")
-        if self.span is not None and not self.transcript:
-            raise UsageError("--span selects sentences of a --transcript: pass --transcript FILE")
-        if not self.transcript:
-            return clean_query(self.text)
-        cues = read_transcript(self.transcript)
-        i, j = parse_span(self.span, len(cues)) if self.span is not None else (0, len(cues) - 1)
-        return clean_query([c.text for c in cues[i : j + 1]])
+        return query_sentences(self.text, self.transcript, self.span)
 
 
 @dataclass(frozen=True)

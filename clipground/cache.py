@@ -90,16 +90,7 @@ class EmbeddingCache:
         except OSError as exc:  # a missing or unreadable video: the decoder reports it properly
             log.debug("%s: not cached (%s)", video, exc)
             return None
-        parts = {
-            "format": FORMAT_VERSION,
-            "preprocess": PREPROCESS_VERSION,
-            "content": content,
-            "model": encoder.identity,
-            "weights": weights_fingerprint(encoder.identity),
-            "input": asdict(encoder.input),
-            "fps": float(options.fps),
-            "decoder": options.decoder,
-        }
+        parts = {**setting_parts(encoder, options), "content": content}
         return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
     def _content_digest(self, path: Path) -> str:
@@ -140,6 +131,15 @@ class EmbeddingCache:
         with contextlib.suppress(OSError):  # "last used" for `cache clear --older-than`
             os.utime(path)
         return embedded
+
+    def checksum(self, key: str) -> str | None:
+        """The stored checksum of the entry under `key` (None when there is none): it changes when
+        the entry is written again, so an index can tell a re-embedded video (clipground.index)."""
+        try:
+            with np.load(self.entry_path(key), allow_pickle=False) as z:
+                return str(z["checksum"])
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            return None
 
     def put(self, key: str | None, embedded: VideoEmbedding) -> None:
         """Store `embedded` under `key` atomically; a failure disables the cache, with one warning."""
@@ -211,6 +211,20 @@ class EmbeddingCache:
             if folder.exists() and not folder.is_dir():
                 raise CacheError(f"cache folder {folder} is not a folder: pass another --cache-dir")
             yield from (p for p in folder.rglob("*") if p.is_file())
+
+
+def setting_parts(encoder: Encoder, options: GroundOptions) -> dict[str, Any]:
+    """The parts of an entry's key other than the video: model, weights, input, rate, decoder and
+    versions. Entries (and the vector index, clipground.index) with equal parts are comparable."""
+    return {
+        "format": FORMAT_VERSION,
+        "preprocess": PREPROCESS_VERSION,
+        "model": encoder.identity,
+        "weights": weights_fingerprint(encoder.identity),
+        "input": asdict(encoder.input),
+        "fps": float(options.fps),
+        "decoder": options.decoder,
+    }
 
 
 def _hash_text(text: str) -> str:

@@ -33,6 +33,11 @@ class CacheError(ClipgroundError):
     exit_code = 5
 
 
+class VectorIndexError(CacheError):
+    """The vector index (`clipground index`) is corrupt, of another model or rate, or cannot be
+    written; `search` then scans every video instead."""
+
+
 class NotServedError(VideoError):
     """A video id or path that a `clipground serve` does not serve: unknown, missing, or outside its
     PATHS (all alike, so that a request cannot learn what exists outside them)."""

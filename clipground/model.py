@@ -18,51 +18,17 @@ import numpy as np
 
 from clipground.errors import ModelError, UsageError
 from clipground.numeric import unit_rows
+from clipground.options import ModelSpec
 
 log = logging.getLogger(__name__)
 
 DEMO_MODEL_DIR = Path(__file__).resolve().parent / "demo" / "model"
-DEFAULT_MODEL = "ViT-B-32"
-DEFAULT_PRETRAINED = "laion2b_s34b_b79k"
-DEVICES = ("auto", "cpu", "cuda", "mps")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 _HUB_HINT = (
     "supply weights with --checkpoint FILE_OR_DIR, or put them in the Hugging Face hub cache "
     "(HF_HOME) on a machine with network access and run with HF_HUB_OFFLINE=1"
 )
 
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """Which CLIP to load and where to run it."""
-
-    name: str = DEFAULT_MODEL  # open_clip name, "demo", "hf-hub:org/repo" or "local-dir:/path"
-    pretrained: str | None = DEFAULT_PRETRAINED  # open_clip tag; None = random weights
-    checkpoint: str | None = None  # local weights file or open_clip-style directory
-    device: str = "auto"  # auto: cuda, then mps, then cpu
-    precision: str = "auto"  # auto: see `pick_precision`
-
-    def __post_init__(self) -> None:
-        if not self.name.strip():
-            raise UsageError("model name is empty: pass --model NAME (e.g. ViT-B-32 or demo)")
-        if self.device not in DEVICES and not _is_cuda_index(self.device):
-            raise UsageError(
-                f"unknown device {self.device!r}: use one of {', '.join(DEVICES)} or cuda:N"
-            )
-        if self.precision not in PRECISIONS:
-            raise UsageError(
-                f"unknown precision {self.precision!r}: use one of {', '.join(PRECISIONS)}"
-            )
-
-    @property
-    def identity(self) -> str:
-        """A string that names the weights exactly (used in output and cache keys)."""
-        if self.checkpoint:
-            return f"{self.name}@{Path(self.checkpoint).resolve()}"
-        if self.name == "demo" or self.name.startswith(("local-dir:", "hf-hub:")):
-            return self.name  # these name their weights themselves; --pretrained is not used
-        return f"{self.name}/{self.pretrained or 'random'}"
 
 
 def pick_device(requested: str) -> str:
@@ -83,9 +49,6 @@ def pick_device(requested: str) -> str:
         raise ModelError("--device mps: MPS is not available here; use --device cpu")
     return requested
 
-
-def _is_cuda_index(device: str) -> bool:
-    return device.startswith("cuda:") and device[len("cuda:") :].isdigit()
 
 
 def _check_cuda_index(requested: str, count: int) -> None:

@@ -9,12 +9,18 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
-from clipground.align import NORMALISATIONS
 from clipground.errors import UsageError
-from clipground.search import METHODS, OBJECTIVES
 
+OBJECTIVES = ("mean", "contrast", "balanced")  # window scores: see clipground.search.objectives
+METHODS = ("exact", "brute", "multiscale")  # window searches: see clipground.search.windows
+NORMALISATIONS = ("zscore", "raw")  # per-sentence scores of an alignment: see clipground.align
 DECODERS = ("pyav", "decord")
+DEFAULT_MODEL = "ViT-B-32"
+DEFAULT_PRETRAINED = "laion2b_s34b_b79k"
+DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SPAN_MODES = ("mean", "ordered")
 MAX_DECODE_WORKERS = 32  # --decode-workers above this is a usage error
 AUTO_DECODE_WORKERS = 8  # the most segments decoded at once by default (two chunks each wait)
@@ -29,8 +35,8 @@ class GroundOptions:
     min_len_s: float | None = None  # shortest window; None = one sample
     max_len_s: float | None = None  # the max-length cap; None = max_fraction of the video
     max_fraction: float = 0.5  # cap when max_len_s is None, as a fraction of the video's duration
-    objective: str = "balanced"  # see search.OBJECTIVES
-    method: str = "auto"  # "auto" (search.choose_method) or one of search.METHODS
+    objective: str = "balanced"  # see OBJECTIVES
+    method: str = "auto"  # "auto" (search.choose_method) or one of METHODS
     span_mode: str = "ordered"  # how a multi-sentence span is scored; see SPAN_MODES
     top_k: int = 5  # candidates reported
     nms_iou: float = 0.3  # temporal IoU above which a lower candidate is suppressed
@@ -125,3 +131,40 @@ class AlignOptions:
             decoder=self.decoder,
             batch_size=self.batch_size,
         )
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Which CLIP to load and where to run it."""
+
+    name: str = DEFAULT_MODEL  # open_clip name, "demo", "hf-hub:org/repo" or "local-dir:/path"
+    pretrained: str | None = DEFAULT_PRETRAINED  # open_clip tag; None = random weights
+    checkpoint: str | None = None  # local weights file or open_clip-style directory
+    device: str = "auto"  # auto: cuda, then mps, then cpu
+    precision: str = "auto"  # auto: see `pick_precision`
+
+    def __post_init__(self) -> None:
+        if not self.name.strip():
+            raise UsageError("model name is empty: pass --model NAME (e.g. ViT-B-32 or demo)")
+        if self.device not in DEVICES and not is_cuda_index(self.device):
+            raise UsageError(
+                f"unknown device {self.device!r}: use one of {', '.join(DEVICES)} or cuda:N"
+            )
+        if self.precision not in PRECISIONS:
+            raise UsageError(
+                f"unknown precision {self.precision!r}: use one of {', '.join(PRECISIONS)}"
+            )
+
+    @property
+    def identity(self) -> str:
+        """A string that names the weights exactly (used in output and cache keys)."""
+        if self.checkpoint:
+            return f"{self.name}@{Path(self.checkpoint).resolve()}"
+        if self.name == "demo" or self.name.startswith(("local-dir:", "hf-hub:")):
+            return self.name  # these name their weights themselves; --pretrained is not used
+        return f"{self.name}/{self.pretrained or 'random'}"
+
+
+def is_cuda_index(device: str) -> bool:
+    """Whether `device` names one CUDA device by number (cuda:N)."""
+    return device.startswith("cuda:") and device[len("cuda:") :].isdigit()

@@ -8,13 +8,12 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from clipground.numeric import temporal_iou
-from clipground.types import EmbedOutcome, Grounding, ItemError, Moment
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # only annotations: writing a record imports no numpy (the --server client)
     from clipground.batch import Hit, PairAnswer
+    from clipground.index import IndexReport
     from clipground.options import GroundOptions
     from clipground.pipeline import Alignment
+    from clipground.types import EmbedOutcome, Grounding, ItemError, Moment
 
 FORMATS = ("json", "jsonl", "table")
 
@@ -56,6 +55,8 @@ def alignment_records(
     alignment: Alignment, clips: Sequence[Path] | None = None
 ) -> list[dict[str, Any]]:
     """One record per aligned span, in order, then {"summary": {...}}."""
+    from clipground.numeric import temporal_iou  # numpy: not on the --server client's path
+
     records, ious = [], []
     for i, aligned in enumerate(alignment.spans):
         span = aligned.span
@@ -145,6 +146,19 @@ def hit_record(
         **moment_record(hit.moment),
         "objective": options.objective,
         "model": model,
+    }
+
+
+def index_record(report: IndexReport) -> dict[str, Any]:
+    """The summary line of `index build` and `index update`: the index, then what changed."""
+    return {
+        **asdict(report.info),
+        "added": report.added,
+        "removed": report.removed,
+        "kept": report.kept,
+        "failed": report.failed,
+        "trained": report.trained,
+        "seconds": round(report.seconds, 3),
     }
 
 

@@ -62,9 +62,14 @@ def parse_span(span: str, count: int) -> tuple[int, int]:
 
 def read_transcript(path: str | Path) -> list[Cue]:
     """Read plain text (one sentence per line), SRT or WebVTT into cues."""
+    return parse_transcript(transcript_text(path), str(path))
+
+
+def transcript_text(path: str | Path) -> str:
+    """A transcript file's text; a `UsageError` that names the file when it cannot be read."""
     path = Path(path)
     try:
-        raw = path.read_text(encoding="utf-8-sig")
+        return path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise UsageError(f"transcript {path} does not exist: check the path") from None
     except IsADirectoryError:
@@ -73,11 +78,30 @@ def read_transcript(path: str | Path) -> list[Cue]:
         raise UsageError(f"transcript {path}: permission denied; make it readable (chmod +r)") from None
     except (UnicodeDecodeError, OSError) as exc:
         raise UsageError(f"cannot read transcript {path}: {exc}; it must be UTF-8 text") from None
+
+
+def parse_transcript(raw: str, source: str) -> list[Cue]:
+    """Plain text (one sentence per line), SRT or WebVTT into cues; `source` names it in errors."""
     subtitles = _TIMING.search(raw) or raw.lstrip().startswith("WEBVTT")  # even a cue-less VTT
     cues = _parse_subtitles(raw) if subtitles else _parse_lines(raw)
     if not cues:
-        raise UsageError(f"transcript {path} holds no sentences")
+        raise UsageError(f"transcript {source} holds no sentences")
     return cues
+
+
+def query_sentences(
+    text: str | Sequence[str], transcript: str | None, span: str | None
+) -> list[str]:
+    """A query's sentences: `text`, or sentences `span` ("I:J"; None = all) of a `transcript` file."""
+    if text and transcript:
+        raise UsageError("give either --text or --transcript, not both")
+    if span is not None and not transcript:
+        raise UsageError("--span selects sentences of a --transcript: pass --transcript FILE")
+    if not transcript:
+        return clean_query(text)
+    cues = read_transcript(transcript)
+    i, j = parse_span(span, len(cues)) if span is not None else (0, len(cues) - 1)
+    return clean_query([c.text for c in cues[i : j + 1]])
 
 
 def _parse_lines(raw: str) -> list[Cue]:

@@ -196,6 +196,13 @@ def private_cache_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pyt
     return folder
 
 
+@pytest.fixture(autouse=True)
+def no_server_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A $CLIPGROUND_SERVER (or token) of the person running the tests must not reroute commands."""
+    monkeypatch.delenv("CLIPGROUND_SERVER", raising=False)
+    monkeypatch.delenv("CLIPGROUND_TOKEN", raising=False)
+
+
 # Leading pictures (shown before their GOP's keyframe, referring to the GOP before): x264 with
 # open-gop, x265 (open GOP by default), and MPEG-4 here (its encoder makes an I-frame of every
 # anchor of these colour changes, with B-frames between).

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from clipground import __version__
-from clipground.cli import align, batch, cache, match
+from clipground.cli import align, batch, cache, index, match, serve
 from clipground.cli import eval as eval_cmd
 from clipground.cli._common import EXIT_INTERRUPTED
 
@@ -64,4 +64,6 @@ app.command()(align.align)
 app.command()(batch.embed)
 app.command(name="batch")(batch.batch)
 app.command()(batch.search)
+app.command()(serve.serve)
 app.add_typer(cache.cache_app, name="cache")
+app.add_typer(index.index_app, name="index")

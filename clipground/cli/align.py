@@ -29,6 +29,7 @@ from clipground.cli.options import (
     Pretrained,
     Quiet,
     Reencode,
+    Server,
     Verbose,
     model_spec,
 )
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 
 
 def align(
+    ctx: typer.Context,
     video: Annotated[
         str, typer.Argument(help="Video file to align the transcript to.", show_default=False)
     ],
@@ -83,11 +85,16 @@ def align(
     reencode: Reencode = False,
     no_cache: NoCache = False,
     cache_dir: CacheDir = None,
+    server: Server = None,
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:
     """Align a transcript's sentences to VIDEO, in order: a JSON line each, then a summary."""
     with command(quiet, verbose):
+        if server:
+            from clipground.cli import remote
+
+            return remote.align(ctx, server)
         from clipground import pipeline as ap
         from clipground.cache import EmbeddingCache
         from clipground.model import load_encoder

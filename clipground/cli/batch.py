@@ -6,16 +6,14 @@ failed (the others still completed).
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from clipground.cli._common import command, echo_json, show_progress
+from clipground.cli.jobs import make_embedder, tracker
 from clipground.cli.options import (
     GROUND,
     MODEL,
@@ -26,7 +24,9 @@ from clipground.cli.options import (
     DecodeWorkers,
     Device,
     Export,
+    FailFast,
     Fps,
+    Glob,
     MaxFraction,
     MaxLen,
     Method,
@@ -36,120 +36,37 @@ from clipground.cli.options import (
     NmsIou,
     Objective,
     Padding,
+    Paths,
     Precision,
     Pretrained,
     Quiet,
     Reencode,
     Refine,
     RefineFps,
+    Server,
     SpanMode,
     Texts,
+    Timeout,
     Verbose,
+    Workers,
     model_spec,
 )
 
 if TYPE_CHECKING:
-    from clipground.batch import Embedder
-    from clipground.model import Encoder, ModelSpec
-    from clipground.pipeline import GroundOptions
+    pass
 
 log = logging.getLogger(__name__)
 
-Paths = Annotated[
-    list[str],
-    typer.Argument(help="Video files or folders (searched recursively).", show_default=False),
-]
-Glob = Annotated[
-    str | None,
-    typer.Option(help="Pick files in folders by this glob (e.g. '*.mp4') instead of by extension."),
-]
-Workers = Annotated[
-    int, typer.Option(help="Videos decoded and embedded in parallel (worker processes).")
-]
-Timeout = Annotated[
-    float,
+Exact = Annotated[
+    bool,
     typer.Option(
-        help="Seconds one video may take before its worker is killed; the refine pass (batch, "
-        "search) gets as long again, then the first pass's answer stands."
+        "--exact",
+        help="Search every video even where a vector index (`clipground index`) could shortlist.",
     ),
 ]
-FailFast = Annotated[bool, typer.Option("--fail-fast", help="Stop at the first video that fails.")]
 
 # ---------------------------------------------------------------------------------------------
 # Shared setup
-
-
-def _embedder(
-    encoder: Encoder,
-    spec: ModelSpec,
-    options: GroundOptions,
-    cache_dir: str | None,
-    workers: int,
-    timeout: float,
-    progress: _Tracker,
-) -> Embedder:
-    from clipground.batch import Embedder
-    from clipground.cache import EmbeddingCache
-    from clipground.engine import WorkerSetup, default_threads
-    from clipground.pipeline import decode_workers
-
-    threads = default_threads(workers)
-    level = logging.getLogger("clipground").getEffectiveLevel()
-    options = replace(options, decode_workers=decode_workers(options, sharing=workers))
-    setup = WorkerSetup(model=spec, options=options, threads=threads, log_level=level)
-    return Embedder(encoder, setup, EmbeddingCache(cache_dir), workers, timeout, progress.frames)
-
-
-@dataclass
-class _Tracker:
-    """The overall progress of a job: videos done, frames per second, ETA (rich, stderr)."""
-
-    bar: Any = None
-    task: Any = None
-    per_video: dict[str, int] = field(default_factory=dict)
-
-    def frames(self, video: str, done: int) -> None:
-        self.per_video[video] = done
-        self._refresh()
-
-    def video_done(self) -> None:
-        if self.bar is not None:
-            self.bar.advance(self.task)
-            self._refresh()
-
-    def _refresh(self) -> None:
-        if self.bar is None:
-            return
-        elapsed = self.bar.tasks[self.task].elapsed or 0.0
-        frames = sum(self.per_video.values())
-        rate = f"{frames / elapsed:.1f} frames/s" if elapsed > 0 and frames else ""
-        self.bar.update(self.task, rate=rate)
-
-
-@contextlib.contextmanager
-def _tracker(show: bool, total: int) -> Iterator[_Tracker]:
-    """A `_Tracker` with a bar when stderr is a terminal, else a silent one."""
-    if not show:
-        yield _Tracker()
-        return
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
-    columns = (
-        TextColumn("videos"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        yield _Tracker(bar, bar.add_task("videos", total=total, rate=""))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -194,8 +111,8 @@ def embed(
         spec = model_spec(model, pretrained, checkpoint, device, precision)
         videos = batch.find_videos(paths, glob)
         encoder = load_encoder(spec)
-        with _tracker(show_progress(quiet), len(videos)) as progress:
-            embedder = _embedder(encoder, spec, options, cache_dir, workers, timeout, progress)
+        with tracker(show_progress(quiet), len(videos)) as progress:
+            embedder = make_embedder(encoder, spec, options, cache_dir, workers, timeout, progress)
             for outcome in embedder.run(videos):
                 progress.video_done()
                 failed |= outcome.error is not None
@@ -296,8 +213,8 @@ def batch(
             return
         encoder = load_encoder(spec)
         encoded = {eq.query: eq for eq in jobs.encode_queries(encoder, asked)}
-        with results.writer() as write, _tracker(show_progress(quiet), len(todo)) as progress:
-            embedder = _embedder(encoder, spec, options, cache_dir, workers, timeout, progress)
+        with results.writer() as write, tracker(show_progress(quiet), len(todo)) as progress:
+            embedder = make_embedder(encoder, spec, options, cache_dir, workers, timeout, progress)
             for outcome in embedder.run(list(todo)):
                 progress.video_done()
                 for answer in jobs.answer_video(
@@ -340,6 +257,7 @@ def _with_clip(
 
 
 def search(
+    ctx: typer.Context,
     paths: Paths,
     text: Texts = None,
     top_k: Annotated[int, typer.Option(help="Windows reported, across all videos.")] = 10,
@@ -365,13 +283,20 @@ def search(
     cache_dir: CacheDir = None,
     workers: Workers = 1,
     timeout: Timeout = 600.0,
+    exact: Exact = False,
+    server: Server = None,
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:
     """Rank the best windows across all the videos (embedding any that are not cached yet), then
-    refine the boundaries of the hits as `match` does."""
+    refine the boundaries of the hits as `match` does. Where `clipground index build` made an
+    index for this model and rate, only the videos it shortlists and those it lacks are searched."""
     failed = False
     with command(quiet, verbose):
+        if server:
+            from clipground.cli import remote
+
+            return remote.search(ctx, server)
         from clipground import batch as jobs
         from clipground.errors import ClipgroundError
         from clipground.model import load_encoder
@@ -400,9 +325,14 @@ def search(
         sentences = clean_query(text or [])
         videos = jobs.find_videos(paths, glob)
         encoder = load_encoder(spec)
-        ranking = jobs.LibrarySearch(sentences, encode_query(encoder, sentences), options, top_k)
-        with _tracker(show_progress(quiet), len(videos)) as progress:
-            for outcome in _embedder(
+        query = encode_query(encoder, sentences)
+        ranking = jobs.LibrarySearch(sentences, query, options, top_k)
+        if not exact:  # stage 1: the index's shortlist, and the videos it does not hold
+            from clipground.cli.index import shortlisted
+
+            videos = shortlisted(videos, encoder, options, cache_dir, query, top_k)
+        with tracker(show_progress(quiet), len(videos)) as progress:
+            for outcome in make_embedder(
                 encoder, spec, options, cache_dir, workers, timeout, progress
             ).run(videos):
                 progress.video_done()

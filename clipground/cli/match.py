@@ -37,6 +37,7 @@ from clipground.cli.options import (
     Reencode,
     Refine,
     RefineFps,
+    Server,
     SpanMode,
     Texts,
     Verbose,
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
 
 
 def match(
+    ctx: typer.Context,
     video: Annotated[str, typer.Argument(help="Video file to search.", show_default=False)],
     text: Texts = None,
     transcript: Annotated[
@@ -85,11 +87,16 @@ def match(
     reencode: Reencode = False,
     no_cache: NoCache = False,
     cache_dir: CacheDir = None,
+    server: Server = None,
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:
     """Find the window of VIDEO that best matches the text."""
     with command(quiet, verbose):
+        if server:
+            from clipground.cli import remote
+
+            return remote.match(ctx, server)
         from clipground import api
 
         request = api.MatchRequest(

@@ -10,8 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from clipground.model import ModelSpec
-from clipground.options import AlignOptions, GroundOptions
+from clipground.options import AlignOptions, GroundOptions, ModelSpec
 
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or warnings on stderr.")]
 Verbose = Annotated[
@@ -83,8 +82,37 @@ Plot = Annotated[
     Optional[Path], typer.Option(help="Draw the similarity curves and windows to FILE.png.")
 ]
 Export = Annotated[Optional[Path], typer.Option(help="Cut the found segments into clips in DIR.")]
+Server = Annotated[
+    str | None,
+    typer.Option(
+        envvar="CLIPGROUND_SERVER",
+        show_envvar=False,
+        help="Ask the `clipground serve` at this URL (its model, warm), print its answer "
+        "(default: $CLIPGROUND_SERVER).",
+    ),
+]
 Padding = Annotated[float, typer.Option(help="--export: seconds added before and after.")]
 Reencode = Annotated[bool, typer.Option(help="--export: re-encode, exact to the frame.")]
+
+Paths = Annotated[
+    list[str],
+    typer.Argument(help="Video files or folders (searched recursively).", show_default=False),
+]
+Glob = Annotated[
+    str | None,
+    typer.Option(help="Pick files in folders by this glob (e.g. '*.mp4') instead of by extension."),
+]
+Workers = Annotated[
+    int, typer.Option(help="Videos decoded and embedded in parallel (worker processes).")
+]
+Timeout = Annotated[
+    float,
+    typer.Option(
+        help="Seconds one video may take before its worker is killed; the refine pass (batch, "
+        "search) gets as long again, then the first pass's answer stands."
+    ),
+]
+FailFast = Annotated[bool, typer.Option("--fail-fast", help="Stop at the first video that fails.")]
 
 GROUND = GroundOptions()  # the defaults of every window and sampling option
 ALIGN = AlignOptions()  # the defaults of the alignment options

@@ -7,10 +7,11 @@ Pure numpy: no I/O, logging, clock or torch. `similarity` turns embeddings into 
 
 from __future__ import annotations
 
+from clipground.options import OBJECTIVES
 from clipground.search.exact import ENUMERATE_UP_TO
 from clipground.search.inputs import similarity
 from clipground.search.nms import NESTED
-from clipground.search.objectives import BALANCE, OBJECTIVES, TIE_RTOL, Window, size_factor
+from clipground.search.objectives import BALANCE, TIE_RTOL, Window, size_factor
 from clipground.search.refine import Curve, TimedWindow, refine_window
 from clipground.search.windows import METHODS, best_window, best_windows, choose_method
 

@@ -10,7 +10,8 @@ from numpy.typing import ArrayLike
 
 from clipground.errors import UsageError
 from clipground.numeric import unit_rows
-from clipground.search.objectives import OBJECTIVES, FloatArray, Problem
+from clipground.options import OBJECTIVES
+from clipground.search.objectives import FloatArray, Problem
 
 
 def similarity(frame_embeddings: ArrayLike, query_embedding: ArrayLike) -> FloatArray:

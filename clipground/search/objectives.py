@@ -30,7 +30,6 @@ from numpy.typing import NDArray
 
 from clipground.errors import UsageError
 
-OBJECTIVES = ("mean", "contrast", "balanced")
 BALANCE = 0.8  # balanced's exponent: the size factor is h(n) ** (1 - BALANCE)
 TIE_RTOL = 1e-11  # scores closer than this times max|scores| tie: rounding blurs exact equality
 

@@ -11,13 +11,13 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from clipground.errors import UsageError
+from clipground.options import METHODS, OBJECTIVES
 from clipground.search.brute import search_brute
 from clipground.search.exact import ENUMERATE_UP_TO, search_exact
 from clipground.search.inputs import as_int, check_choice, check_lengths, make_problem
 from clipground.search.multiscale import search_multiscale
-from clipground.search.objectives import OBJECTIVES, Window, score_window
+from clipground.search.objectives import Window, score_window
 
-METHODS = ("exact", "brute", "multiscale")
 # choose_method picks multiscale for contrast and balanced from here on, where
 # scripts/bench_search.py measures it close to always exact and many times faster; below,
 # exactness is cheap.

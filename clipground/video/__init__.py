@@ -9,7 +9,8 @@ decord is an alternative that is checked against PyAV's packet scan first and fa
 Modules, from the file up: `opening` (open a file, demux), `decoding` (packets -> frames),
 `timing` (frame times), `probe`, `packets` (the packet scan), `head`, `plan` (which frames),
 `convert` (pixels, chunks), `source` (readers and tuning), `pyav_pass`, `segments`,
-`decord_reader` and `decord_backend`, and `sampler` (`FrameSampler`, the entry point).
+`decord_reader` and `decord_backend`, `sampler` (`FrameSampler`, the entry point), and `still`
+(one frame as a picture: thumbnails).
 """
 
 from clipground.video.opening import open_video
@@ -17,6 +18,7 @@ from clipground.video.packets import PacketScan, scan_packets
 from clipground.video.probe import Probe, probe, probe_stream
 from clipground.video.sampler import DECODERS, FrameSampler
 from clipground.video.source import DecodeTuning, Readers
+from clipground.video.still import frame_at, jpeg_bytes
 
 __all__ = [
     "DECODERS",
@@ -25,6 +27,8 @@ __all__ = [
     "PacketScan",
     "Probe",
     "Readers",
+    "frame_at",
+    "jpeg_bytes",
     "open_video",
     "probe",
     "probe_stream",

@@ -1,0 +1,192 @@
+"""A library's index in memory: segment vectors in faiss, and which video each id stands for.
+
+Each video's segments get consecutive ids (`first_id` ..), so a video's vectors are removed by
+their id range and an id is mapped back to its video and samples by a sorted search. Stage 1 of
+an index-backed `search` is `shortlist`: the query's nearest segments name the videos that stage 2
+searches exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from types import ModuleType
+
+import numpy as np
+
+from clipground.index.segments import segment_bounds
+from clipground.index.vectors import SegmentVectors, choose_factory, train_size
+
+SEGMENTS_PER_HIT = 20  # stage 1 asks faiss for this many segments per window asked (top_k)...
+VIDEOS_PER_HIT = 2  # ...and keeps the videos of the best of them, this many per window asked
+_ADD_CHUNK = 65_536  # vectors handed to faiss at once
+
+
+@dataclass(frozen=True)
+class IndexedVideo:
+    """One video in the index: which cache entry its vectors came from, and their ids."""
+
+    path: str  # absolute path of the file
+    key: str  # its embedding cache key (content, model, rate...)
+    checksum: str  # the cache entry's checksum: a re-embedded entry has another
+    samples: int  # embedded samples (rows of the entry)
+    first_id: int  # its segments have ids first_id .. first_id + segments - 1
+    segments: int
+
+    def __post_init__(self) -> None:
+        if self.samples < 1 or self.segments < 1 or self.first_id < 0:
+            raise ValueError(
+                f"{self.path}: bad index record (samples {self.samples}, segments "
+                f"{self.segments}, first id {self.first_id})"
+            )
+
+    @property
+    def ids(self) -> np.ndarray:
+        """The ids of its segments, (segments,) int64."""
+        return np.arange(self.first_id, self.first_id + self.segments, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class Pooled:
+    """A video's segment vectors, ready to be indexed."""
+
+    path: str  # absolute path of the file
+    key: str
+    checksum: str
+    samples: int
+    vectors: np.ndarray  # (segments, D) segments.segment_vectors (float16 keeps a big build in RAM)
+
+
+class LibraryIndex:
+    """Segment vectors of many videos under one model and rate, with each id's video."""
+
+    def __init__(
+        self,
+        vectors: SegmentVectors,
+        segment_samples: int,
+        videos: Iterable[IndexedVideo] = (),
+        next_id: int = 0,
+    ) -> None:
+        self.vectors, self.segment_samples, self.next_id = vectors, segment_samples, next_id
+        self.videos: dict[str, IndexedVideo] = {v.path: v for v in videos}
+        self._order = self._sorted()
+
+    @classmethod
+    def build(
+        cls,
+        pooled: Sequence[Pooled],
+        segment_samples: int,
+        faiss: ModuleType,
+        dim: int,
+        factory: str | None = None,
+        seed: int = 0,
+    ) -> LibraryIndex:
+        """A new index of `pooled` videos' `dim`-dimensional vectors (factory by size unless
+        given), trained on a sample of them."""
+        total = sum(len(p.vectors) for p in pooled)
+        factory = factory or choose_factory(total, dim)
+        index = cls(SegmentVectors.create(factory, dim, faiss), segment_samples)
+        index.vectors.train(training_sample(pooled, dim, train_size(factory), seed))
+        index.add(pooled)
+        return index
+
+    @property
+    def factory(self) -> str:
+        """The faiss factory string of the vectors."""
+        return self.vectors.factory
+
+    @property
+    def dim(self) -> int:
+        """Dimensions of the vectors."""
+        return self.vectors.dim
+
+    def add(self, pooled: Iterable[Pooled]) -> None:
+        """Index videos (a video already indexed under the same path is replaced)."""
+        batch: list[tuple[np.ndarray, np.ndarray]] = []
+        for p in pooled:
+            if p.path in self.videos:
+                self.remove([p.path])
+            video = IndexedVideo(p.path, p.key, p.checksum, p.samples, self.next_id, len(p.vectors))
+            self.videos[p.path], self.next_id = video, self.next_id + video.segments
+            batch.append((p.vectors, video.ids))
+            if sum(len(ids) for _, ids in batch) >= _ADD_CHUNK:
+                self._flush(batch)
+        self._flush(batch)
+        self._order = self._sorted()
+
+    def _flush(self, batch: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        if batch:
+            vectors = np.concatenate([v for v, _ in batch]).astype(np.float32)
+            self.vectors.add(vectors, np.concatenate([ids for _, ids in batch]))
+            batch.clear()
+
+    def remove(self, paths: Iterable[str]) -> int:
+        """Remove the vectors of these videos; returns how many vectors went."""
+        gone = [self.videos.pop(p) for p in paths if p in self.videos]
+        removed = self.vectors.remove(np.concatenate([v.ids for v in gone])) if gone else 0
+        self._order = self._sorted()
+        return removed
+
+    def shortlist(
+        self,
+        query_embeddings: np.ndarray,
+        top_k: int,
+        among: set[str] | None = None,
+        videos_per_hit: int = VIDEOS_PER_HIT,
+    ) -> list[str]:
+        """Stage 1: the query's `SEGMENTS_PER_HIT * top_k` best segments, and of their videos the
+        `videos_per_hit * top_k` best (by their best segment), best first. Each sentence of a span
+        asks, and so does their mean; with `among`, only those videos' segments may answer."""
+        if not self.videos or (among is not None and not among):
+            return []
+        rows = np.asarray(query_embeddings, np.float32).reshape(-1, self.dim)  # (K, D)
+        if len(rows) > 1:
+            mean = rows.mean(axis=0, keepdims=True)
+            rows = np.concatenate([rows, mean / max(float(np.linalg.norm(mean)), 1e-12)])
+        allowed = None
+        if among is not None and len(among) < len(self.videos):
+            allowed = np.concatenate([self.videos[p].ids for p in among if p in self.videos])
+        scores, ids = self.vectors.search(rows, SEGMENTS_PER_HIT * top_k, allowed)
+        best: dict[str, float] = {}
+        for score, found in zip(scores.ravel(), ids.ravel()):
+            located = self.locate(int(found))
+            if located is not None:
+                path = located[0].path
+                best[path] = max(best.get(path, -math.inf), float(score))
+        return sorted(best, key=lambda p: (-best[p], p))[: videos_per_hit * top_k]
+
+    def locate(self, vector_id: int) -> tuple[IndexedVideo, int, int] | None:
+        """The video and the first and last sample (inclusive) of a vector id; None if unknown."""
+        firsts, videos = self._order
+        at = int(np.searchsorted(firsts, vector_id, side="right")) - 1
+        if vector_id < 0 or at < 0:
+            return None
+        video = videos[at]
+        segment = vector_id - video.first_id
+        if segment >= video.segments:
+            return None
+        start, end = segment_bounds(segment, self.segment_samples, video.samples)
+        return video, start, end
+
+    def _sorted(self) -> tuple[np.ndarray, list[IndexedVideo]]:
+        videos = sorted(self.videos.values(), key=lambda v: v.first_id)
+        return np.array([v.first_id for v in videos], dtype=np.int64), videos
+
+    def indexed(self) -> list[IndexedVideo]:
+        """The indexed videos, in id order."""
+        return list(self._order[1])
+
+
+def training_sample(pooled: Sequence[Pooled], dim: int, size: int, seed: int = 0) -> np.ndarray:
+    """Up to `size` vectors drawn evenly at random from all of `pooled` (float32)."""
+    counts = np.array([len(p.vectors) for p in pooled], dtype=np.int64)
+    total = int(counts.sum())
+    if size <= 0 or total == 0:
+        return np.zeros((0, dim), np.float32)
+    rng = np.random.default_rng(seed)
+    picks = np.sort(rng.choice(total, size=min(size, total), replace=False))
+    owner = np.searchsorted(np.cumsum(counts), picks, side="right")
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    rows = [pooled[o].vectors[i - starts[o]] for o, i in zip(owner, picks)]
+    return np.asarray(rows, dtype=np.float32)

@@ -1,0 +1,431 @@
+"""Benchmark index-backed library search against the exact scan on a synthetic archive.
+
+The library is frame embeddings, as the cache holds them (no video is decoded), generated one
+video at a time from its own seed, so that any size fits in memory: only the index and one video
+are held. A frame is a D-dimensional unit vector made of a component all frames share (CLIP
+embeddings of one archive are alike: cosine about 0.5), one per video (its topic) and one that
+wanders in time (an AR(1) walk, restarted at shot cuts every 5 s on average: neighbouring samples
+at 2/s have cosine about 0.96, samples a minute apart about 0.65). Each query stands for a visual
+concept (a random direction g). It is planted in 14 videos: a moment of 4-30 s whose frames are
+pulled towards g, from clearly to faintly (the ground truth). In 10 other videos g is there
+throughout, faintly (videos about the topic: they contrast little). The text embedding is mostly a
+direction of its own that no frame has (CLIP's modality gap) plus some g: a frame that shows the
+concept scores 0.1-0.25 above the others, whose similarities spread about 0.04.
+
+Videos last 30 s to 30 min (log-normal, median 3 min). `--vectors` counts indexed vectors: with
+2-s segments at 2 frames/s the library has four times as many frame embeddings.
+
+One pass over the library builds the index (trained on the first vectors, then added in chunks)
+and runs the exact scan (`batch.LibrarySearch` over every video: today's `search`) for the scanned
+queries. Then, per query, the index-backed search: stage 1 (`LibraryIndex.shortlist`) and stage 2
+(`LibrarySearch` over the shortlisted videos). Times count the searches only: generating a video
+is not timed, nor would reading the cache be, which the scan does for every video (so the
+speed-up is a lower bound); refinement (which decodes video) is left out of both.
+
+Figures: recall (the share of the scan's top-k windows that the index-backed top-k holds: same
+video, IoU >= 0.5; and the share of queries that hold all of them), stage-1 latency per query (one
+query at a time, over `--latency-queries` queries), the end-to-end speed-up over the scan per
+query, and the index's bytes per indexed vector (faiss's serialised size, as stored).
+
+Run:  python scripts/bench_library.py                          (1M indexed vectors; ~8 min)
+      python scripts/bench_library.py --vectors 50000 --queries 30 --compare
+                                              (what to index: segment length, raw vs centred
+                                               vectors, index type; one scan shared)
+      python scripts/bench_library.py --vectors 10000000 --queries 3   (not run here: hours)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from clipground.batch import Hit, LibrarySearch
+from clipground.index import LibraryIndex, Pooled, SegmentVectors, require_faiss, segment_vectors
+from clipground.index import library as index_library
+from clipground.index.segments import segment_means
+from clipground.index.vectors import NPROBE, choose_factory, lists_for, train_size
+from clipground.numeric import temporal_iou
+from clipground.options import GroundOptions
+from clipground.types import DecodeSummary, VideoEmbedding
+
+FPS = 2.0
+NATIVE_FPS = 30.0
+SHOT_S = 5.0  # mean shot length
+RHO = 0.97  # AR(1) step correlation between neighbouring samples within a shot
+SHARE = {"common": 0.5, "topic": 0.2, "time": 0.3}  # variance of each component of a frame
+GAP = 0.7  # weight of the text-only direction in a query (the rest is its concept)
+PLANTED, TOPICAL = 14, 10  # videos per query with a moment of it, and about it throughout
+CHUNK = 1 << 16  # vectors added to faiss at once
+
+
+@dataclass(frozen=True)
+class Plant:
+    """A concept pulled into frames first..last of a video, with this strength."""
+
+    concept: int
+    first: int
+    last: int
+    strength: float
+
+
+@dataclass
+class Archive:
+    """The synthetic library: video lengths, shared directions, where the queries are planted."""
+
+    dim: int
+    seed: int
+    lengths: np.ndarray  # (V,) samples per video
+    common: np.ndarray  # (D,)
+    concepts: np.ndarray  # (Q, D)
+    texts: np.ndarray  # (Q, D) float32: the query embeddings
+    gap: np.ndarray  # (D,) the text side of the modality gap
+    plants: dict[int, list[Plant]] = field(default_factory=dict)
+
+    def video(self, v: int) -> np.ndarray:
+        """Video `v`'s frame embeddings (n, D) float32, the same on every call."""
+        rng = np.random.default_rng([self.seed, v])
+        n = int(self.lengths[v])
+        topic = _unit(rng.standard_normal(self.dim))
+        noise = rng.standard_normal((n, self.dim)) / math.sqrt(self.dim)
+        cuts = rng.random(n) < 1 / (SHOT_S * FPS)
+        walk, z, step = np.empty((n, self.dim)), noise[0], math.sqrt(1 - RHO**2)
+        for t in range(n):  # AR(1) with unit stationary variance, restarted at shot cuts
+            z = noise[t] if t == 0 or cuts[t] else RHO * z + step * noise[t]
+            walk[t] = z
+        frames = _unit(
+            math.sqrt(SHARE["common"]) * self.common
+            + math.sqrt(SHARE["topic"]) * topic
+            + math.sqrt(SHARE["time"]) * walk
+        )
+        for p in self.plants.get(v, []):
+            rows = slice(p.first, p.last + 1)
+            frames[rows] = _unit(frames[rows] + p.strength * self.concepts[p.concept])
+        return frames.astype(np.float32)
+
+    def embedding(self, v: int, frames: np.ndarray) -> VideoEmbedding:
+        """Video `v` as the cache would hand it over."""
+        n, step = len(frames), NATIVE_FPS / FPS
+        return VideoEmbedding(
+            video=name(v),
+            embeddings=frames,
+            times_s=np.arange(n) / FPS,
+            indices=(np.arange(n) * step).astype(np.int64),
+            summary=DecodeSummary(int(n * step), n / FPS, NATIVE_FPS, 0, "pyav"),
+            sample_fps=FPS,
+            model="synthetic",
+        )
+
+    def planted(self, q: int) -> list[tuple[str, float, float]]:
+        """Query `q`'s planted moments: (video, start s, end s)."""
+        return [
+            (name(v), p.first / FPS, (p.last + 1) / FPS)
+            for v, plants in self.plants.items()
+            for p in plants
+            if p.concept == q and p.last - p.first + 1 < self.lengths[v]
+        ]
+
+
+def name(v: int) -> str:
+    return f"v{v:07d}"
+
+
+def archive(frames: int, dim: int, queries: int, seed: int) -> Archive:
+    """Plan an archive of about `frames` frame embeddings with `queries` planted queries."""
+    rng = np.random.default_rng(seed)
+    lengths = []
+    while sum(lengths) < frames:  # log-normal, median 3 min, 30 s to 30 min
+        minutes = float(np.clip(rng.lognormal(math.log(3.0), 0.9), 0.5, 30.0))
+        lengths.append(int(minutes * 60 * FPS))
+    concepts = _unit(rng.standard_normal((queries, dim)))
+    gap = _unit(rng.standard_normal(dim))  # the text side of the modality gap
+    texts = _unit(GAP * gap + (1 - GAP) * concepts).astype(np.float32)
+    common = _unit(rng.standard_normal(dim))
+    a = Archive(dim, seed, np.array(lengths), common, concepts, texts, gap)
+    for q in range(queries):
+        videos = rng.choice(len(lengths), size=PLANTED + TOPICAL, replace=False)
+        for v in videos[:PLANTED]:  # moments of 4-30 s, from clear to faint
+            length = min(lengths[v], int(rng.uniform(4, 30) * FPS))
+            first = int(rng.integers(0, lengths[v] - length + 1))
+            plant = Plant(q, first, first + length - 1, float(rng.uniform(0.25, 0.8)))
+            a.plants.setdefault(int(v), []).append(plant)
+        for v in videos[PLANTED:]:
+            a.plants.setdefault(int(v), []).append(Plant(q, 0, lengths[v] - 1, 0.3))
+    return a
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.linalg.norm(v, axis=-1, keepdims=True)
+
+
+# -- the pass over the library: the indexes and the exact scan ---------------------------------
+
+
+@dataclass
+class Build:
+    """One index being built as the library streams by."""
+
+    label: str
+    segment: int  # samples per segment
+    raw: bool  # unit segment means (for comparison) instead of clipground's centred ones
+    index: LibraryIndex
+    pending: list[Pooled] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def take(self, v: int, frames: np.ndarray) -> None:
+        """Pool a video; train once enough vectors wait, then add in chunks."""
+        started = time.perf_counter()
+        if self.raw:
+            vectors = _unit(segment_means(frames, self.segment))
+        else:
+            vectors = segment_vectors(frames, self.segment)
+        self.pending.append(Pooled(name(v), "-", "-", len(frames), vectors.astype(np.float16)))
+        waiting = sum(len(p.vectors) for p in self.pending)
+        wanted = train_size(self.index.factory) if not self.index.vectors.index.is_trained else 0
+        if waiting >= max(CHUNK, wanted):
+            self.flush()
+        self.seconds += time.perf_counter() - started
+
+    def flush(self) -> None:
+        """Train on what waits (the first time), then add it."""
+        if not self.pending:
+            return
+        vectors = self.index.vectors
+        if not vectors.index.is_trained:
+            sample = np.concatenate([p.vectors for p in self.pending]).astype(np.float32)
+            vectors.train(sample[: train_size(self.index.factory)])
+        self.index.add(self.pending)
+        self.pending = []
+
+
+def stream(
+    a: Archive, builds: list[Build], scanned: int, top_k: int
+) -> tuple[list[list[Hit]], list[float], float]:
+    """One pass: every video into every index, and into every scanned query's exact ranking.
+    Returns the scan's hits and seconds per query, and the seconds spent generating."""
+    options = GroundOptions(top_k=top_k)
+    rankings = [LibrarySearch(["q"], a.texts[q][None, :], options, top_k) for q in range(scanned)]
+    scan_s, generating = [0.0] * scanned, 0.0
+    for v in range(len(a.lengths)):
+        started = time.perf_counter()
+        frames = a.video(v)
+        embedded = a.embedding(v, frames)
+        generating += time.perf_counter() - started
+        for b in builds:
+            b.take(v, frames)
+        for q, ranking in enumerate(rankings):
+            started = time.perf_counter()
+            ranking.add(embedded)
+            scan_s[q] += time.perf_counter() - started
+    for b in builds:
+        started = time.perf_counter()
+        b.flush()
+        b.seconds += time.perf_counter() - started
+    exact = []
+    for q, ranking in enumerate(rankings):
+        started = time.perf_counter()
+        exact.append(ranking.hits())
+        scan_s[q] += time.perf_counter() - started
+    return exact, scan_s, generating
+
+
+# -- the index-backed search and the figures -------------------------------------------------
+
+
+def indexed_search(
+    a: Archive, index: LibraryIndex, q: int, top_k: int, videos_per_hit: int
+) -> tuple[list[Hit], float, float, int]:
+    """Stage 1 then stage 2 for query `q`: hits, stage-1 seconds, total seconds, samples searched
+    (regenerating the shortlisted videos is not timed)."""
+    query = a.texts[q][None, :]
+    started = time.perf_counter()
+    paths = index.shortlist(query, top_k, videos_per_hit=videos_per_hit)
+    stage1 = time.perf_counter() - started
+    ranking = LibrarySearch(["q"], query, GroundOptions(top_k=top_k), top_k)
+    total, samples = stage1, 0
+    for path in paths:
+        v = int(path[1:])
+        embedded = a.embedding(v, a.video(v))
+        samples += len(embedded.indices)
+        started = time.perf_counter()
+        ranking.add(embedded)
+        total += time.perf_counter() - started
+    started = time.perf_counter()
+    hits = ranking.hits()
+    return hits, stage1, total + time.perf_counter() - started, samples
+
+
+def matched(exact: list[Hit], found: list[Hit]) -> int:
+    """How many of the scan's hits the index-backed ones hold (same video, IoU >= 0.5)."""
+    return sum(
+        any(
+            h.video == f.video
+            and temporal_iou((h.moment.start_s, h.moment.end_s), (f.moment.start_s, f.moment.end_s))
+            >= 0.5
+            for f in found
+        )
+        for h in exact
+    )
+
+
+def stage1_latency(
+    a: Archive, index: LibraryIndex, count: int, top_k: int, seed: int
+) -> list[float]:
+    """Stage-1 seconds of `count` queries asked one at a time (the planted ones, then new ones)."""
+    rng = np.random.default_rng(seed + 1)
+    extra = _unit(GAP * a.gap + (1 - GAP) * _unit(rng.standard_normal((count, a.dim))))
+    queries = np.concatenate([a.texts, extra.astype(np.float32)])[:count]
+    times = []
+    for query in queries:
+        started = time.perf_counter()
+        index.shortlist(query[None, :], top_k)
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def figures(
+    a: Archive,
+    b: Build,
+    exact: list[list[Hit]],
+    scan_s: list[float],
+    args: argparse.Namespace,
+    videos_per_hit: int,
+) -> dict:
+    """One JSON-ready line of figures for one index and shortlist size."""
+    found = asked = whole = 0
+    speedups, totals, shares = [], [], []
+    for q, hits in enumerate(exact):
+        got, _, total, samples = indexed_search(a, b.index, q, args.top_k, videos_per_hit)
+        n = matched(hits, got)
+        found, asked, whole = found + n, asked + len(hits), whole + (n == len(hits))
+        speedups.append(scan_s[q] / total)
+        totals.append(total)
+        shares.append(samples / int(a.lengths.sum()))
+    latency = stage1_latency(a, b.index, args.latency_queries, args.top_k, args.seed)
+    size = len(b.index.vectors.to_bytes())
+    count = b.index.vectors.count
+    return {
+        "setting": b.label,
+        "factory": b.index.factory,
+        "nprobe": b.index.vectors.nprobe,
+        "videos_per_hit": videos_per_hit,
+        "indexed_vectors": count,
+        "bytes_per_indexed_vector": round(size / count, 1),
+        "build_s": round(b.seconds, 1),
+        "window_recall": round(found / asked, 4),
+        "queries_all_found": f"{whole}/{len(exact)}",
+        "stage1_ms_median": round(1000 * statistics.median(latency), 2),
+        "stage1_ms_p95": round(1000 * _p95(latency), 2),
+        "searched_samples_share_median": round(statistics.median(shares), 4),
+        "scan_s_median": round(statistics.median(scan_s), 3),
+        "indexed_s_median": round(statistics.median(totals), 3),
+        "speedup_median": round(statistics.median(speedups), 1),
+        "speedup_min": round(min(speedups), 1),
+    }
+
+
+def planted_share(a: Archive, exact: list[list[Hit]]) -> float:
+    """Share of the scan's hits that overlap a planted moment (how much of the top-k is signal)."""
+    inside = total = 0
+    for q, hits in enumerate(exact):
+        moments = a.planted(q)
+        for h in hits:
+            total += 1
+            inside += any(
+                h.video == v and h.moment.start_s < e and s < h.moment.end_s for v, s, e in moments
+            )
+    return inside / max(total, 1)
+
+
+def _p95(values: list[float]) -> float:
+    return sorted(values)[max(0, math.ceil(0.95 * len(values)) - 1)]
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",")]
+
+
+def builds(args: argparse.Namespace, faiss) -> list[Build]:
+    """The indexes to build: clipground's (2-s centred segments, factory by size) unless told
+    otherwise; with --compare, segment lengths x raw/centred x index types."""
+    options = [(args.segment_s, False, f) for f in (args.factory or "").split(";")]
+    if args.compare:
+        options = [(2.0, True, "IDMap2,Flat")]
+        for segment_s in (0.5, 2.0, 4.0):
+            count = math.ceil(args.vectors * 2.0 / segment_s)
+            for codes in ("Flat", "SQ8", f"PQ{args.dim // 8}np"):
+                factory = "IDMap2,Flat" if codes == "Flat" else f"IVF{lists_for(count)},{codes}"
+                options.append((segment_s, False, factory))
+    found = []
+    for segment_s, raw, factory in options:
+        segment = max(1, round(segment_s * FPS))
+        factory = factory or choose_factory(math.ceil(args.vectors * 2.0 / segment_s), args.dim)
+        vectors = SegmentVectors.create(factory, args.dim, faiss)
+        label = f"{'raw' if raw else 'centred'} {segment_s:g}s {factory}"
+        found.append(Build(label, segment, raw, LibraryIndex(vectors, segment)))
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--vectors",
+        type=int,
+        default=1_000_000,
+        help="indexed vectors (2-s segments); frame embeddings are 4x as many",
+    )
+    parser.add_argument("--dim", type=int, default=512)
+    parser.add_argument("--queries", type=int, default=10, help="queries the exact scan answers")
+    parser.add_argument("--latency-queries", type=int, default=200)
+    parser.add_argument("--top-k", type=int, default=10)
+    parser.add_argument(
+        "--videos-per-hit",
+        default=str(index_library.VIDEOS_PER_HIT),
+        help="videos stage 1 keeps per window asked; comma-separated to compare",
+    )
+    parser.add_argument("--nprobe", default=str(NPROBE), help="IVF lists visited; comma-separated")
+    parser.add_argument("--segment-s", type=float, default=2.0)
+    parser.add_argument(
+        "--factory", default=None, help="faiss factory (default: by size); several separated by ';'"
+    )
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="build several indexes in the one pass (see builds())",
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    faiss = require_faiss()
+    started = time.perf_counter()
+    a = archive(args.vectors * round(2.0 * FPS), args.dim, args.queries, args.seed)
+    indexes = builds(args, faiss)
+    exact, scan_s, generating = stream(a, indexes, args.queries, args.top_k)
+    print(
+        json.dumps(
+            {
+                "frames": int(a.lengths.sum()),
+                "videos": len(a.lengths),
+                "hours": round(a.lengths.sum() / FPS / 3600, 1),
+                "generating_s": round(generating, 1),
+                "scan_s_median": round(statistics.median(scan_s), 3),
+                "scan_hits_on_planted_moments": round(planted_share(a, exact), 3),
+            }
+        ),
+        flush=True,
+    )
+    for b in indexes:
+        for nprobe in _ints(args.nprobe):
+            b.index.vectors.nprobe = nprobe
+            for videos_per_hit in _ints(args.videos_per_hit):
+                line = figures(a, b, exact, scan_s, args, videos_per_hit)
+                print(json.dumps(line), flush=True)
+    print(json.dumps({"total_s": round(time.perf_counter() - started, 1)}))
+
+
+if __name__ == "__main__":
+    main()

@@ -27,11 +27,12 @@ video, IoU >= 0.5; and the share of queries that hold all of them), stage-1 late
 query at a time, over `--latency-queries` queries), the end-to-end speed-up over the scan per
 query, and the index's bytes per indexed vector (faiss's serialised size, as stored).
 
-Run:  python scripts/bench_library.py                          (1M indexed vectors; ~8 min)
-      python scripts/bench_library.py --vectors 50000 --queries 30 --compare
-                                              (what to index: segment length, raw vs centred
-                                               vectors, index type; one scan shared)
-      python scripts/bench_library.py --vectors 10000000 --queries 3   (not run here: hours)
+Run:  python scripts/bench_library.py            (1M indexed vectors, 4M frames; about 5 min)
+      python scripts/bench_library.py --vectors 50000 --queries 20 --compare   (about 4 min:
+                                        what to index: segment length, raw vs centred vectors,
+                                        index type; one pass, one scan shared)
+      python scripts/bench_library.py --vectors 10000000 --queries 3   (not run here: ~40 min,
+                                        most of it generating and scanning 40M frames)
 """
 
 from __future__ import annotations
@@ -358,7 +359,7 @@ def builds(args: argparse.Namespace, faiss) -> list[Build]:
         options = [(2.0, True, "IDMap2,Flat")]
         for segment_s in (0.5, 2.0, 4.0):
             count = math.ceil(args.vectors * 2.0 / segment_s)
-            for codes in ("Flat", "SQ8", f"PQ{args.dim // 8}np"):
+            for codes in ("Flat", "SQ8", f"PQ{args.dim // 4}np"):
                 factory = "IDMap2,Flat" if codes == "Flat" else f"IVF{lists_for(count)},{codes}"
                 options.append((segment_s, False, factory))
     found = []

@@ -147,7 +147,7 @@ def test_the_factory_grows_with_the_library() -> None:
     assert index.choose_factory(1_000, 512) == "IDMap2,Flat"
     assert index.choose_factory(100_000, 512).endswith(",SQ8")
     big = index.choose_factory(1_000_000, 512)
-    assert big.startswith("IVF") and big.endswith(",PQ64np")
+    assert big.startswith("IVF") and big.endswith(",PQ128np")
 
 
 # -- index-backed search ----------------------------------------------------------------------
@@ -244,6 +244,12 @@ def test_update_without_changes_keeps_everything(library: Path, cache: Embedding
     report = build(videos[:2], cache, rebuild=False)  # videos outside PATHS stay indexed
     assert (report.added, report.removed, report.kept) == (0, 0, 8)
     assert report.info.vectors == before.info.vectors
+
+
+def test_a_video_named_twice_is_indexed_once(library: Path, cache: EmbeddingCache) -> None:
+    videos = videos_of(library)
+    report = build([*videos, os.path.relpath(videos[0])], cache)
+    assert report.added == 8 and load(cache).vectors.count == 8 * 5
 
 
 def test_a_video_that_fails_is_reported_and_not_indexed(

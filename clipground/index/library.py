@@ -102,16 +102,20 @@ class LibraryIndex:
         return self.vectors.dim
 
     def add(self, pooled: Iterable[Pooled]) -> None:
-        """Index videos (a video already indexed under the same path is replaced)."""
+        """Index videos (one already indexed under the same path is replaced; of two with one
+        path, the last)."""
+        latest = {p.path: p for p in pooled}
+        self.remove([path for path in latest if path in self.videos])
         batch: list[tuple[np.ndarray, np.ndarray]] = []
-        for p in pooled:
-            if p.path in self.videos:
-                self.remove([p.path])
+        waiting = 0
+        for p in latest.values():
             video = IndexedVideo(p.path, p.key, p.checksum, p.samples, self.next_id, len(p.vectors))
             self.videos[p.path], self.next_id = video, self.next_id + video.segments
             batch.append((p.vectors, video.ids))
-            if sum(len(ids) for _, ids in batch) >= _ADD_CHUNK:
+            waiting += video.segments
+            if waiting >= _ADD_CHUNK:
                 self._flush(batch)
+                waiting = 0
         self._flush(batch)
         self._order = self._sorted()
 

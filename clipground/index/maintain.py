@@ -72,7 +72,7 @@ def update_index(
     size = segment_samples(options.fps)
     plan = _plan(store, cache, encoder, options, faiss, size, rebuild)
     known = {v.path for v in plan.kept}
-    todo = list(dict.fromkeys(v for v in videos if os.path.abspath(v) not in known))
+    todo = list({os.path.abspath(v): v for v in videos if os.path.abspath(v) not in known}.values())
     pooled, failed = _pool_outcomes(embed(todo), cache, encoder, options, size, on_outcome)
     index, trained, dropped = _updated(plan, pooled, cache, size, faiss)
     info = store.save(index)
@@ -106,7 +106,8 @@ def _plan(
     if current is None or current.segment_samples != size:
         return _Plan(None, [], [])
     stale = stale_videos(current, cache, encoder, options)
-    return _Plan(current, stale, [v for v in current.indexed() if v.path not in set(stale)])
+    gone = set(stale)
+    return _Plan(current, stale, [v for v in current.indexed() if v.path not in gone])
 
 
 def stale_videos(

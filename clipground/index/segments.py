@@ -11,8 +11,6 @@ alike, so segments keep what shortlisting needs at a fraction of the memory of e
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 SEGMENT_S = 2.0  # seconds of samples pooled into one indexed vector
@@ -21,11 +19,6 @@ SEGMENT_S = 2.0  # seconds of samples pooled into one indexed vector
 def segment_samples(fps: float, segment_s: float = SEGMENT_S) -> int:
     """Samples per segment at `fps` frames per second (at least one)."""
     return max(1, round(segment_s * fps))
-
-
-def segment_count(samples: int, size: int) -> int:
-    """How many segments `samples` samples make (the last one may be shorter)."""
-    return math.ceil(samples / size)
 
 
 def segment_means(embeddings: np.ndarray, size: int) -> np.ndarray:

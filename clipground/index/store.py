@@ -57,7 +57,7 @@ class IndexStore:
     """The index of one setting under a cache root."""
 
     def __init__(self, cache_root: str | Path, setting: dict[str, Any]) -> None:
-        self.setting = json.loads(json.dumps(setting))  # as the sidecar reads back: lists, not tuples
+        self.setting = json.loads(json.dumps(setting))  # as the sidecar reads it: lists, no tuples
         self.key = setting_key(self.setting)
         self.folder = Path(cache_root).expanduser() / INDEX_DIR / self.key
 

@@ -25,8 +25,10 @@ INSTALL_HINT = (
 )
 FLAT_MAX = 20_000  # fewer vectors than this: exact search (no training; 2 KiB a vector at D=512)
 SQ8_MAX = 200_000  # fewer than this: IVF with 8-bit scalar codes (D bytes a vector); else PQ
+# of D/4 bytes a vector: through 256 of 2,048 lists at a million vectors, D/8-byte codes kept 92%
+# of the scan's top-10 windows, D/4-byte ones 98% (docs/index-search.md)
 MIN_LISTS, MAX_LISTS = 64, 4096  # inverted lists: about 2 sqrt(n), within these bounds
-NPROBE = 32  # lists visited per query (more when only part of the index may answer)
+NPROBE = 256  # lists visited per query (more when only part of the index may answer)
 TRAIN_PER_LIST = 64  # training vectors per inverted list (faiss wants at least 39)
 
 Importer = Callable[[str], ModuleType]
@@ -51,17 +53,16 @@ def choose_factory(count: int, dim: int) -> str:
     if count < FLAT_MAX:
         return "IDMap2,Flat"
     lists = lists_for(count)
-    if count < SQ8_MAX or dim % 8 or dim < 64:
+    if count < SQ8_MAX or dim % 4 or dim < 64:
         return f"IVF{lists},SQ8"
-    return f"IVF{lists},PQ{dim // 8}np"  # a byte per 8 dimensions; np: no polysemous training
+    return f"IVF{lists},PQ{dim // 4}np"  # a byte per 4 dimensions; np: no polysemous training
 
 
 def train_size(factory: str) -> int:
     """How many vectors training `factory` wants (0: no training)."""
-    if not factory.startswith("IVF"):
-        return 0
-    lists = int(factory[3:].split(",")[0])
-    return TRAIN_PER_LIST * lists
+    if factory.startswith("IVF"):
+        return TRAIN_PER_LIST * int(factory[3:].split(",")[0])
+    return 0 if factory.endswith("Flat") else TRAIN_PER_LIST * 256  # 256 codes a sub-quantiser
 
 
 class SegmentVectors:

@@ -39,15 +39,18 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1  # layout of an entry file
+FORMAT_VERSION = 2  # layout of an entry file (2: the summary holds declared_duration_s)
 PREPROCESS_VERSION = 1  # bump when decoding or frame preprocessing changes what gets embedded
 ENV_VAR = "CLIPGROUND_CACHE_DIR"
 _ENTRIES = "embeddings-v1"  # entry files live in <root>/embeddings-v1/<key[:2]>/<key>.npz
 _MEMOS = "files-v1"  # <root>/files-v1/<hash of the path>.json: stat -> content digest
+PREVIEWS = "previews-v1"  # <root>/previews-v1/<key>.mp4: `serve`'s browser-playable transcodes
 _WHOLE_FILE_BYTES = 8 << 20  # files up to this size are hashed whole
 _BLOCKS = 32  # ...larger ones by this many blocks spread evenly, first and last included
 _BLOCK_BYTES = 64 << 10
-_SUMMARY_FIELDS = ("num_frames", "duration_s", "native_fps", "corrupt_packets", "backend")
+_SUMMARY_FIELDS = (
+    "num_frames", "duration_s", "native_fps", "corrupt_packets", "backend", "declared_duration_s"
+)  # fmt: skip
 
 
 def default_cache_dir(platform: str = sys.platform) -> Path:
@@ -72,6 +75,7 @@ class CacheInfo:
     bytes: int  # their total size on disk (entries, memos and left-over temporary files)
     oldest_s: float | None  # seconds since the least recently used entry was last used
     newest_s: float | None  # seconds since the most recently used entry was last used
+    previews: int = 0  # `serve`'s preview transcodes kept beside the entries (in `bytes` too)
 
 
 class EmbeddingCache:
@@ -147,6 +151,19 @@ class EmbeddingCache:
             return
         self._write_atomic(self.entry_path(key), _entry_bytes(key, embedded))
 
+    def check_writable(self) -> None:
+        """Raise CacheError unless an entry can be written here now (a probe file, removed)."""
+        folder = self.root / _ENTRIES
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, probe = tempfile.mkstemp(dir=folder, prefix=".tmp-probe-")
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            raise CacheError(
+                f"cannot write the cache at {self.root} ({type(exc).__name__}: {exc})"
+            ) from None
+
     def _write_atomic(self, path: Path, data: bytes) -> None:
         """Temp file in the same folder, then rename: readers never see a partial file."""
         if self.disabled_reason is not None:
@@ -171,17 +188,28 @@ class EmbeddingCache:
 
     # -- maintenance -------------------------------------------------------------------------
 
+    @property
+    def previews_root(self) -> Path:
+        """Where `serve` keeps its previews (`preview.PreviewCache`)."""
+        return self.root / PREVIEWS
+
     def info(self) -> CacheInfo:
-        """Count entries and bytes (an absent folder is an empty cache)."""
-        now, ages, total = time.time(), [], 0
-        for path in self._files():
+        """Count entries, previews and bytes (an absent folder is an empty cache)."""
+        now, ages, total, previews = time.time(), [], 0, 0
+        for path in self._files((_ENTRIES, _MEMOS, PREVIEWS)):
             with contextlib.suppress(FileNotFoundError):
                 st = path.stat()
                 total += st.st_size
                 if path.suffix == ".npz" and not path.name.startswith(".tmp-"):
                     ages.append(now - st.st_mtime)
+                previews += _is_preview(path)
         return CacheInfo(
-            str(self.root), len(ages), total, max(ages, default=None), min(ages, default=None)
+            str(self.root),
+            len(ages),
+            total,
+            max(ages, default=None),
+            min(ages, default=None),
+            previews,
         )
 
     def clear(self, older_than_s: float | None = None) -> int:
@@ -191,8 +219,24 @@ class EmbeddingCache:
 
             raise UsageError(f"--older-than must not be negative, got {older_than_s}")
         cutoff = time.time() - older_than_s if older_than_s is not None else None
-        removed = 0
-        for path in self._files():
+        removed = self._remove(self._files((_ENTRIES, _MEMOS)), cutoff)
+        return sum(p.suffix == ".npz" and not p.name.startswith(".tmp-") for p in removed)
+
+    def clear_previews(self, older_than_s: float | None = None) -> int:
+        """Remove `serve`'s previews (those unused for `older_than_s`, if given); returns how
+        many were removed."""
+        if older_than_s is not None and older_than_s < 0:
+            from clipground.errors import UsageError
+
+            raise UsageError(f"--older-than must not be negative, got {older_than_s}")
+        cutoff = time.time() - older_than_s if older_than_s is not None else None
+        return sum(map(_is_preview, self._remove(self._files((PREVIEWS,)), cutoff)))
+
+    @staticmethod
+    def _remove(paths: Iterator[Path], cutoff: float | None) -> list[Path]:
+        """Unlink `paths` (those last used before `cutoff`, if given); the ones removed."""
+        removed = []
+        for path in paths:
             try:
                 if cutoff is not None and path.stat().st_mtime > cutoff:
                     continue
@@ -201,16 +245,21 @@ class EmbeddingCache:
                 continue
             except OSError as exc:
                 raise CacheError(f"cannot remove {path} from the cache: {exc}") from exc
-            removed += path.suffix == ".npz" and not path.name.startswith(".tmp-")
+            removed.append(path)
         return removed
 
-    def _files(self) -> Iterator[Path]:
-        """Every file this cache owns (entries, memos, temp files left by killed writers)."""
-        for sub in (_ENTRIES, _MEMOS):
+    def _files(self, subfolders: tuple[str, ...]) -> Iterator[Path]:
+        """Every file this cache owns in `subfolders` (entries, memos, previews, temp files left
+        by killed writers)."""
+        for sub in subfolders:
             folder = self.root / sub
             if folder.exists() and not folder.is_dir():
                 raise CacheError(f"cache folder {folder} is not a folder: pass another --cache-dir")
             yield from (p for p in folder.rglob("*") if p.is_file())
+
+
+def _is_preview(path: Path) -> bool:
+    return path.parent.name == PREVIEWS and path.suffix == ".mp4" and not path.name.startswith(".")
 
 
 def setting_parts(encoder: Encoder, options: GroundOptions) -> dict[str, Any]:

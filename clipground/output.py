@@ -37,6 +37,7 @@ def grounding_record(g: Grounding) -> dict[str, Any]:
         native_fps=round(g.native_fps, 6),
         num_frames=g.num_frames,
         duration_s=round(g.duration_s, 6),
+        declared_duration_s=_seconds(g.declared_duration_s),
         sample_fps=g.sample_fps,
         num_sampled=g.num_sampled,
         frames_embedded=g.frames_embedded,
@@ -92,6 +93,7 @@ def _summary(a: Alignment, ious: list[float]) -> dict[str, Any]:
         "native_fps": round(a.native_fps, 6),
         "num_frames": a.num_frames,
         "duration_s": round(a.duration_s, 6),
+        "declared_duration_s": _seconds(a.declared_duration_s),
         "sample_fps": a.sample_fps,
         "num_sampled": a.num_sampled,
     }
@@ -187,6 +189,11 @@ def print_table(g: Grounding, console: Any) -> None:
         f"[dim]{g.num_sampled} of {g.num_frames} frames sampled at {g.sample_fps:g}/s, "
         f"objective {g.objective}, model {g.model}[/dim]"
     )
+
+
+def _seconds(value: float | None) -> float | None:
+    """Seconds rounded to microseconds, None (JSON null) kept."""
+    return None if value is None else round(value, 6)
 
 
 def _clock(seconds: float) -> str:

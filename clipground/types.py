@@ -24,7 +24,7 @@ class VideoInfo:
     height: int  # display height (after rotation)
     rotation_deg: int  # clockwise degrees applied to display upright (0, 90, 180, 270)
     avg_fps: float  # container/stream average rate (may be a guess; informational)
-    duration_s: float | None  # None when the container does not say
+    duration_s: float | None  # declared by the file for its video (see probe); None: not said
     start_offset_s: float  # absolute pts of the first frame (s); all other times are relative
     codec: str  # FFmpeg decoder name, e.g. "h264", "mpeg4"
 
@@ -72,7 +72,9 @@ class DecodeSummary:
     """What is known once a pass is done.
 
     `native_fps` is `num_frames / duration_s`. After seeks or a time range, frames that were not
-    decoded are counted from the demux-only packet scan (which was checked against decoded frames).
+    decoded are counted from the demux-only packet scan (which was checked against decoded frames),
+    so `duration_s` is the whole file's either way. A `duration_s` well short of
+    `declared_duration_s` means the file was cut (`video.cut_short`).
     """
 
     num_frames: int  # native frames (decoded, not the header's count)
@@ -80,6 +82,7 @@ class DecodeSummary:
     native_fps: float  # num_frames / duration_s
     corrupt_packets: int  # packets skipped as undecodable
     backend: str  # "pyav" or "decord": the one actually used
+    declared_duration_s: float | None = None  # the file's claim (VideoInfo.duration_s); None: none
 
 
 @dataclass(frozen=True)
@@ -146,6 +149,7 @@ class Grounding:
     sample_fps: float
     num_sampled: int
     frames_embedded: int
+    declared_duration_s: float | None = None  # the file's own claim; None when it makes none
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from conftest import make_video, solid_frames
 
 KEYS = {
     "video", "query", "start_frame", "end_frame", "start_s", "end_s", "score", "objective", "span_mode",
-    "native_fps", "num_frames", "duration_s", "sample_fps", "num_sampled", "frames_embedded", "model",
-    "decoder", "candidates",
+    "native_fps", "num_frames", "duration_s", "declared_duration_s", "sample_fps", "num_sampled",
+    "frames_embedded", "model", "decoder", "candidates",
 }
 runner = CliRunner()
 
@@ -44,7 +44,7 @@ def test_match_prints_the_documented_json(match, video: Path) -> None:
     assert set(record) == KEYS
     assert record["query"] == ["a red circle"]
     assert record["num_frames"] == 100 and record["native_fps"] == pytest.approx(25.0)
-    assert record["duration_s"] == pytest.approx(4.0)
+    assert record["duration_s"] == record["declared_duration_s"] == pytest.approx(4.0)
     assert record["num_sampled"] == 8 and record["sample_fps"] == 2.0
     assert 0 <= record["start_frame"] <= record["end_frame"] <= 99
     assert record["start_s"] == pytest.approx(record["start_frame"] / 25)

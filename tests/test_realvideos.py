@@ -29,8 +29,8 @@ from clipground.cli import app
 SAMPLE_FPS = 2.0
 KEYS = {
     "video", "query", "start_frame", "end_frame", "start_s", "end_s", "score", "objective",
-    "span_mode", "native_fps", "num_frames", "duration_s", "sample_fps", "num_sampled",
-    "frames_embedded", "model", "decoder", "candidates",
+    "span_mode", "native_fps", "num_frames", "duration_s", "declared_duration_s", "sample_fps",
+    "num_sampled", "frames_embedded", "model", "decoder", "candidates",
 }
 
 # Decoded frame count (SOURCES.md "frames hdr/dec", the decoded half) and whether decord 0.6 reads

@@ -67,6 +67,7 @@ class Alignment:
     duration_s: float
     sample_fps: float
     num_sampled: int
+    declared_duration_s: float | None = None  # the file's own claim; None when it makes none
 
 
 def spans_from_cues(cues: Sequence[Cue], spans: str | None = None) -> list[Span]:
@@ -144,6 +145,7 @@ def align_embedded(
         duration_s=summary.duration_s,
         sample_fps=embedded.sample_fps,
         num_sampled=len(embedded.indices),
+        declared_duration_s=summary.declared_duration_s,
     )
 
 

@@ -14,7 +14,7 @@ from clipground.errors import VideoError
 from clipground.model import Encoder
 from clipground.options import AUTO_DECODE_WORKERS, GroundOptions
 from clipground.types import Frames, Progress, VideoEmbedding
-from clipground.video import FrameSampler
+from clipground.video import FrameSampler, warn_if_cut_short
 from clipground.workers import background, mapped
 
 if TYPE_CHECKING:
@@ -67,11 +67,13 @@ def embed_cached(
     cache: EmbeddingCache | None,
     progress: Progress | None = None,
 ) -> tuple[VideoEmbedding, bool]:
-    """`embed_video` through the cache; returns the embedding and whether it was a hit."""
+    """`embed_video` through the cache; returns the embedding and whether it was a hit. A hit
+    warns about a cut file as decoding it would have."""
 
     key = cache.key(video, encoder, options) if cache is not None else None
     hit = cache.get(key, video) if cache is not None else None
     if hit is not None:
+        warn_if_cut_short(video, hit.summary)
         return hit, True
     embedded = embed_video(video, encoder, options, progress)
     if cache is not None:

@@ -55,6 +55,7 @@ def ground_samples(
         sample_fps=embedded.sample_fps,
         num_sampled=len(embedded.indices),
         frames_embedded=len(embedded.indices),
+        declared_duration_s=embedded.summary.declared_duration_s,
     )
 
 

@@ -9,8 +9,8 @@ decord is an alternative that is checked against PyAV's packet scan first and fa
 Modules, from the file up: `opening` (open a file, demux), `decoding` (packets -> frames),
 `timing` (frame times), `probe`, `packets` (the packet scan), `head`, `plan` (which frames),
 `convert` (pixels, chunks), `source` (readers and tuning), `pyav_pass`, `segments`,
-`decord_reader` and `decord_backend`, `sampler` (`FrameSampler`, the entry point), and `still`
-(one frame as a picture: thumbnails).
+`decord_reader` and `decord_backend`, `sampler` (`FrameSampler`, the entry point), `truncation`
+(frames that end before the declared duration) and `still` (one frame as a picture: thumbnails).
 """
 
 from clipground.video.opening import open_video
@@ -19,6 +19,7 @@ from clipground.video.probe import Probe, probe, probe_stream
 from clipground.video.sampler import DECODERS, FrameSampler
 from clipground.video.source import DecodeTuning, Readers
 from clipground.video.still import frame_at, jpeg_bytes
+from clipground.video.truncation import cut_short, warn_if_cut_short
 
 __all__ = [
     "DECODERS",
@@ -27,10 +28,12 @@ __all__ = [
     "PacketScan",
     "Probe",
     "Readers",
+    "cut_short",
     "frame_at",
     "jpeg_bytes",
     "open_video",
     "probe",
     "probe_stream",
     "scan_packets",
+    "warn_if_cut_short",
 ]

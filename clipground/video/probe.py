@@ -109,12 +109,30 @@ def _avg_fps(stream: av.video.VideoStream) -> float:
 def _duration_s(
     container: av.container.InputContainer, stream: av.video.VideoStream
 ) -> float | None:
-    """The video stream's duration, else the container's, else None."""
+    """The duration the file declares for its video: the stream's own, else its Matroska
+    `DURATION` tag, else the container's, else None.
+
+    The container's duration spans every stream, and audio often outlasts the video: it is only
+    the last resort. Matroska keeps no per-stream duration field, but muxers write the tag.
+    """
     if stream.duration and stream.time_base:
         return float(stream.duration * stream.time_base)
+    tags = stream.metadata.items()
+    tagged = next((_clock_s(v) for k, v in tags if k.upper().split("-")[0] == "DURATION"), None)
+    if tagged:
+        return tagged
     if container.duration:
         return container.duration / av.time_base
     return None
+
+
+def _clock_s(text: str) -> float | None:
+    """Seconds in an `HH:MM:SS.fraction` tag (as mkvmerge and FFmpeg write it); None if not one."""
+    match = re.fullmatch(r"(\d+):(\d{2}):(\d{2}(?:\.\d+)?)", text.strip())
+    if match is None:
+        return None
+    hours, minutes, seconds = match.groups()
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
 
 
 def _clockwise_rotation(frame: av.VideoFrame, path: Path) -> int:

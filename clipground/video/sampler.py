@@ -24,17 +24,14 @@ from clipground.video.decord_backend import DecordPass, decord_pass
 from clipground.video.decord_reader import first_line
 from clipground.video.opening import FIX_HINT
 from clipground.video.packets import PacketScan
-from clipground.video.plan import checked_ranges, sampling_plan
+from clipground.video.plan import EVERYTHING, checked_ranges, sampling_plan
 from clipground.video.pyav_pass import PyAVPass
 from clipground.video.segments import segment_passes
 from clipground.video.source import DecodeTuning, Readers, Source
+from clipground.video.truncation import warn_if_cut_short
 from clipground.workers import background
 
 log = logging.getLogger(__name__)
-
-
-_SHORT_FRAMES = 2  # the header's duration may exceed the decoded one by this many frames...
-_SHORT_FRACTION = 0.05  # ...or this fraction of it before a file is reported as cut short
 
 
 class FrameSampler:
@@ -110,7 +107,8 @@ class FrameSampler:
         self._finish(replace(summaries[-1], corrupt_packets=corrupt), by_file=len(passes) > 1)
 
     def summary(self) -> DecodeSummary:
-        """Frame count, duration and backend of the last pass (after `chunks()` is exhausted)."""
+        """Frame count, duration (decoded and declared) and backend of the last pass (after
+        `chunks()` is exhausted)."""
         if self._summary is None:
             raise RuntimeError(
                 f"{self.path}: summary() is known only once chunks() has been iterated to the end"
@@ -152,9 +150,14 @@ class FrameSampler:
 
     def _finish(self, summary: DecodeSummary, by_file: bool = False) -> None:
         """Keep the finished pass's summary; warn about a cut or damaged file (`by_file`: the
-        frames were numbered by the packet scan, as segments are)."""
-        self._summary = summary
-        self._warn_if_cut_short()
+        frames were numbered by the packet scan, as segments are).
+
+        A cut file is warned about by a pass over the whole file only: a pass over time ranges
+        (the second pass of a refined answer) comes after one that did.
+        """
+        self._summary = summary = replace(summary, declared_duration_s=self.info.duration_s)
+        if self._plan.ranges == EVERYTHING:
+            warn_if_cut_short(self.path, summary)
         if summary.corrupt_packets:
             log.warning(
                 "%s: skipped %d undecodable video packet(s) (the file is damaged): frames are "
@@ -162,21 +165,6 @@ class FrameSampler:
                 self.path,
                 summary.corrupt_packets,
                 "follow the file's packets" if by_file else "count the frames that decoded",
-            )
-
-    def _warn_if_cut_short(self) -> None:
-        """Warn when the frames end well before the header's duration (a truncated download)."""
-        header, summary = self.info.duration_s, self._summary
-        if not header or summary is None or self.info.avg_fps <= 0:
-            return
-        slack = max(_SHORT_FRAMES / self.info.avg_fps, _SHORT_FRACTION * header)
-        if header - summary.duration_s > slack:
-            log.warning(
-                "%s: the video ends at %.2f s but the file's header says %.2f s: the file may be "
-                "truncated; the frames before the cut are used",
-                self.path,
-                summary.duration_s,
-                header,
             )
 
 

@@ -19,15 +19,21 @@ One pass over the library builds the index (trained on the first vectors, then a
 and runs the exact scan (`batch.LibrarySearch` over every video: today's `search`) for the scanned
 queries. Then, per query, the index-backed search: stage 1 (`LibraryIndex.shortlist`) and stage 2
 (`LibrarySearch` over the shortlisted videos). Times count the searches only: generating a video
-is not timed, nor would reading the cache be, which the scan does for every video (so the
-speed-up is a lower bound); refinement (which decodes video) is left out of both.
+is not timed; refinement (which decodes video) is left out of both. Reading the cache, which the
+scan does for every video and the index-backed search for the shortlisted ones, is counted only
+with `--cache-dir`: every video is then written there as a real cache entry (2 KiB a frame) and
+the reads are timed apart (`speedup_with_cache_reads_*`).
 
 Figures: recall (the share of the scan's top-k windows that the index-backed top-k holds: same
 video, IoU >= 0.5; and the share of queries that hold all of them), stage-1 latency per query (one
 query at a time, over `--latency-queries` queries), the end-to-end speed-up over the scan per
-query, and the index's bytes per indexed vector (faiss's serialised size, as stored).
+query, and the index's bytes per indexed vector (faiss's serialised size, as stored); then the
+seconds `index update` spends on the index itself to add 3 videos and drop one.
+End to end on real files, through the CLI: scripts/bench_library_e2e.py.
 
 Run:  python scripts/bench_library.py            (1M indexed vectors, 4M frames; about 5 min)
+      python scripts/bench_library.py --cache-dir /tmp/bench-cache   (the same, the cache's reads
+                                        counted: writes 8 GB there; remove it afterwards)
       python scripts/bench_library.py --vectors 50000 --queries 20 --compare   (about 4 min:
                                         what to index: segment length, raw vs centred vectors,
                                         index type; one pass, one scan shared)
@@ -38,16 +44,26 @@ Run:  python scripts/bench_library.py            (1M indexed vectors, 4M frames;
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import statistics
+import tempfile
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from clipground.batch import Hit, LibrarySearch
-from clipground.index import LibraryIndex, Pooled, SegmentVectors, require_faiss, segment_vectors
+from clipground.cache import EmbeddingCache
+from clipground.index import (
+    IndexStore,
+    LibraryIndex,
+    Pooled,
+    SegmentVectors,
+    require_faiss,
+    segment_vectors,
+)
 from clipground.index import library as index_library
 from clipground.index.segments import segment_means
 from clipground.index.vectors import NPROBE, choose_factory, lists_for, train_size
@@ -167,6 +183,29 @@ def _unit(v: np.ndarray) -> np.ndarray:
 # -- the pass over the library: the indexes and the exact scan ---------------------------------
 
 
+class CacheReads:
+    """The cache's part of a search (--cache-dir): every video's embedding is written there as an
+    entry of the real cache as the library streams by; reading entries back is timed."""
+
+    def __init__(self, root: str) -> None:
+        self.cache = EmbeddingCache(root)
+
+    @staticmethod
+    def key(video: str) -> str:
+        return hashlib.sha256(video.encode()).hexdigest()
+
+    def put(self, embedded: VideoEmbedding) -> None:
+        self.cache.put(self.key(embedded.video), embedded)
+
+    def read_s(self, videos: list[str]) -> float:
+        """Seconds to read (and checksum) these videos' entries."""
+        started = time.perf_counter()
+        for video in videos:
+            if self.cache.get(self.key(video), video) is None:
+                raise SystemExit(f"the entry of {video} is missing from {self.cache.root}")
+        return time.perf_counter() - started
+
+
 @dataclass
 class Build:
     """One index being built as the library streams by."""
@@ -205,10 +244,11 @@ class Build:
 
 
 def stream(
-    a: Archive, builds: list[Build], scanned: int, top_k: int
+    a: Archive, builds: list[Build], scanned: int, top_k: int, reads: CacheReads | None = None
 ) -> tuple[list[list[Hit]], list[float], float]:
-    """One pass: every video into every index, and into every scanned query's exact ranking.
-    Returns the scan's hits and seconds per query, and the seconds spent generating."""
+    """One pass: every video into every index, into every scanned query's exact ranking, and
+    into the cache if `reads`. Returns the scan's hits and seconds per query (the cache's reads
+    not counted), and the seconds spent generating."""
     options = GroundOptions(top_k=top_k)
     rankings = [LibrarySearch(["q"], a.texts[q][None, :], options, top_k) for q in range(scanned)]
     scan_s, generating = [0.0] * scanned, 0.0
@@ -217,6 +257,8 @@ def stream(
         frames = a.video(v)
         embedded = a.embedding(v, frames)
         generating += time.perf_counter() - started
+        if reads is not None:
+            reads.put(embedded)
         for b in builds:
             b.take(v, frames)
         for q, ranking in enumerate(rankings):
@@ -240,9 +282,9 @@ def stream(
 
 def indexed_search(
     a: Archive, index: LibraryIndex, q: int, top_k: int, videos_per_hit: int
-) -> tuple[list[Hit], float, float, int]:
-    """Stage 1 then stage 2 for query `q`: hits, stage-1 seconds, total seconds, samples searched
-    (regenerating the shortlisted videos is not timed)."""
+) -> tuple[list[Hit], float, float, int, list[str]]:
+    """Stage 1 then stage 2 for query `q`: hits, stage-1 seconds, total seconds, samples searched,
+    the shortlist (regenerating the shortlisted videos is not timed)."""
     query = a.texts[q][None, :]
     started = time.perf_counter()
     paths = index.shortlist(query, top_k, videos_per_hit=videos_per_hit)
@@ -258,7 +300,7 @@ def indexed_search(
         total += time.perf_counter() - started
     started = time.perf_counter()
     hits = ranking.hits()
-    return hits, stage1, total + time.perf_counter() - started, samples
+    return hits, stage1, total + time.perf_counter() - started, samples, list(paths)
 
 
 def matched(exact: list[Hit], found: list[Hit]) -> int:
@@ -296,20 +338,33 @@ def figures(
     scan_s: list[float],
     args: argparse.Namespace,
     videos_per_hit: int,
+    reads: CacheReads | None = None,
+    read_all_s: float = 0.0,
 ) -> dict:
-    """One JSON-ready line of figures for one index and shortlist size."""
+    """One JSON-ready line of figures for one index and shortlist size; with `reads`, also the
+    speed-up with the cache's reads counted: every entry for the scan (`read_all_s`, as each
+    `search --exact` reads them all), the shortlist's for the index-backed search."""
     found = asked = whole = 0
-    speedups, totals, shares = [], [], []
+    speedups, totals, shares, with_reads = [], [], [], []
     for q, hits in enumerate(exact):
-        got, _, total, samples = indexed_search(a, b.index, q, args.top_k, videos_per_hit)
+        got, _, total, samples, paths = indexed_search(a, b.index, q, args.top_k, videos_per_hit)
         n = matched(hits, got)
         found, asked, whole = found + n, asked + len(hits), whole + (n == len(hits))
         speedups.append(scan_s[q] / total)
+        if reads is not None:
+            with_reads.append((scan_s[q] + read_all_s) / (total + reads.read_s(paths)))
         totals.append(total)
         shares.append(samples / int(a.lengths.sum()))
     latency = stage1_latency(a, b.index, args.latency_queries, args.top_k, args.seed)
     size = len(b.index.vectors.to_bytes())
     count = b.index.vectors.count
+    cache = {}
+    if with_reads:
+        cache = {
+            "cache_read_all_s": round(read_all_s, 1),
+            "speedup_with_cache_reads_median": round(statistics.median(with_reads), 1),
+            "speedup_with_cache_reads_min": round(min(with_reads), 1),
+        }
     return {
         "setting": b.label,
         "factory": b.index.factory,
@@ -327,7 +382,27 @@ def figures(
         "indexed_s_median": round(statistics.median(totals), 3),
         "speedup_median": round(statistics.median(speedups), 1),
         "speedup_min": round(min(speedups), 1),
+        **cache,
     }
+
+
+def update_seconds(a: Archive, index: LibraryIndex, faiss, added: int = 3) -> float:
+    """What `index update` spends on the index itself when `added` videos are new and one is
+    deleted: read it (checksummed), remove the one, add the others, write it back atomically.
+    The new videos are copies of the first ones under new paths; the index is a copy on disk."""
+    new = []
+    for v in range(added):
+        vectors = segment_vectors(a.video(v), index.segment_samples).astype(np.float16)
+        new.append(Pooled(f"new{v}", "-", "-", int(a.lengths[v]), vectors))
+    with tempfile.TemporaryDirectory() as root:
+        store = IndexStore(root, {"bench": "update"})
+        store.save(index)
+        started = time.perf_counter()
+        current = store.load(faiss)
+        current.remove([name(added)])
+        current.add(new)
+        store.save(current)
+        return time.perf_counter() - started
 
 
 def planted_share(a: Archive, exact: list[list[Hit]]) -> float:
@@ -399,13 +474,20 @@ def main() -> None:
         action="store_true",
         help="build several indexes in the one pass (see builds())",
     )
+    parser.add_argument(
+        "--cache-dir",
+        default=None,
+        help="also write every video to a cache here (4M frames: 8 GB) and count its reads",
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     faiss = require_faiss()
     started = time.perf_counter()
     a = archive(args.vectors * round(2.0 * FPS), args.dim, args.queries, args.seed)
     indexes = builds(args, faiss)
-    exact, scan_s, generating = stream(a, indexes, args.queries, args.top_k)
+    reads = CacheReads(args.cache_dir) if args.cache_dir else None
+    exact, scan_s, generating = stream(a, indexes, args.queries, args.top_k, reads)
+    read_all_s = reads.read_s([name(v) for v in range(len(a.lengths))]) if reads else 0.0
     print(
         json.dumps(
             {
@@ -423,8 +505,11 @@ def main() -> None:
         for nprobe in _ints(args.nprobe):
             b.index.vectors.nprobe = nprobe
             for videos_per_hit in _ints(args.videos_per_hit):
-                line = figures(a, b, exact, scan_s, args, videos_per_hit)
+                line = figures(a, b, exact, scan_s, args, videos_per_hit, reads, read_all_s)
                 print(json.dumps(line), flush=True)
+    if not args.compare:
+        seconds = update_seconds(a, indexes[0].index, faiss)
+        print(json.dumps({"update_3_added_1_deleted_s": round(seconds, 2)}), flush=True)
     print(json.dumps({"total_s": round(time.perf_counter() - started, 1)}))
 
 

@@ -7,14 +7,15 @@ Videos are added one at a time as they are embedded; only those that can still h
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+import heapq
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from clipground.model import Encoder
 from clipground.options import GroundOptions
-from clipground.pipeline import ground_embedded, ground_samples
+from clipground.pipeline import SpanEmbedder, ground_embedded, ground_samples, wants_refinement
 from clipground.types import Moment, VideoEmbedding
 
 RankKey = tuple[float, str, int]  # (-score, video, start frame): sorts best first
@@ -43,8 +44,7 @@ class LibrarySearch:
 
     A video's best window is computed for every video; only the `top_k` videos whose best windows
     rank highest can hold any of the `top_k` best windows overall (any other video has `top_k`
-    better windows ahead of its best), so only those are searched fully at the end; the j-th of
-    them (from 0) for its best `top_k - j` windows (greedy NMS picks are a prefix of a longer list).
+    better windows ahead of its best), so only those are searched further at the end.
     """
 
     def __init__(
@@ -56,29 +56,54 @@ class LibrarySearch:
     ) -> None:
         self.sentences, self.query_embeddings = list(sentences), query_embeddings  # (K, D)
         self.options, self.top_k = options, top_k
-        self._kept: list[tuple[RankKey, int, VideoEmbedding]] = []  # sorted, best first
+        self._kept: list[tuple[RankKey, Hit, VideoEmbedding]] = []  # sorted, best first
 
     def add(self, embedded: VideoEmbedding) -> None:
         """Score `embedded`'s best window; keep the video if it can still reach the top k."""
         options = replace(self.options, top_k=1)
         g = ground_samples(embedded, self.sentences, self.query_embeddings, options)
-        key = Hit(embedded.video, g.best).rank_key
-        bisect.insort(self._kept, (key, len(self._kept), embedded), key=lambda item: item[0])
+        best = Hit(embedded.video, g.best)
+        bisect.insort(self._kept, (best.rank_key, best, embedded), key=lambda item: item[0])
         del self._kept[self.top_k :]
 
-    def hits(self, encoder: Encoder | None = None) -> list[Hit]:
+    def hits(
+        self,
+        encoder: Encoder | None = None,
+        refine_frames: Callable[[VideoEmbedding], SpanEmbedder | None] | None = None,
+    ) -> list[Hit]:
         """The `top_k` best windows over every video added, best first.
 
         With `encoder`, each kept video's windows are refined as `match` refines them
         (`pipeline.ground_embedded`) and ranked again by their refined scores; the videos
-        searched are those the first-pass scores kept.
+        searched are those the first-pass scores kept. `refine_frames` gives, per video, where
+        that pass takes its frames from (None: decoded; a server's memo passes its own).
         """
+        if encoder is None or not any(wants_refinement(e, self.options) for *_, e in self._kept):
+            return self._first_pass_hits()
         found = []
         for ahead, (_, _, embedded) in enumerate(self._kept):  # `ahead` videos beat all its windows
             options = replace(self.options, top_k=self.top_k - ahead)
-            if encoder is None:
-                g = ground_samples(embedded, self.sentences, self.query_embeddings, options)
-            else:
-                g = ground_embedded(embedded, self.sentences, self.query_embeddings, encoder, options)
+            embed = refine_frames(embedded) if refine_frames is not None else None
+            g = ground_embedded(
+                embedded, self.sentences, self.query_embeddings, encoder, options, embed=embed
+            )
             found += [Hit(g.video, m) for m in g.candidates]
         return sorted(found, key=lambda h: h.rank_key)[: self.top_k]
+
+    def _first_pass_hits(self) -> list[Hit]:
+        """The `top_k` best first-pass windows, merged lazily: a video's next window (the next
+        greedy NMS pick) is searched only when its previous one has made the list, so most kept
+        videos are searched for their best window alone, which `add` found."""
+        heap = [(key, order, 1, hit, e) for order, (key, hit, e) in enumerate(self._kept)]
+        found: list[Hit] = []
+        while heap and len(found) < self.top_k:
+            _, order, count, hit, embedded = heapq.heappop(heap)
+            found.append(hit)
+            if len(found) == self.top_k:
+                break
+            options = replace(self.options, top_k=count + 1)  # picks are a prefix of a longer list
+            g = ground_samples(embedded, self.sentences, self.query_embeddings, options)
+            if len(g.candidates) > count:
+                following = Hit(g.video, g.candidates[count])
+                heapq.heappush(heap, (following.rank_key, order, count + 1, following, embedded))
+        return found

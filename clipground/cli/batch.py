@@ -13,20 +13,23 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from clipground.cli._common import command, echo_json, show_progress
-from clipground.cli.jobs import make_embedder, tracker
+from clipground.cli.jobs import engine_flags, make_embedder, tracker
 from clipground.cli.options import (
     GROUND,
     MODEL,
+    Address,
     BatchSize,
     CacheDir,
     Checkpoint,
     Decoder,
     DecodeWorkers,
     Device,
+    EngineName,
     Export,
     FailFast,
     Fps,
     Glob,
+    GpusPerWorker,
     MaxFraction,
     MaxLen,
     Method,
@@ -89,6 +92,9 @@ def embed(
     cache_dir: CacheDir = None,
     workers: Workers = 1,
     timeout: Timeout = 600.0,
+    engine: EngineName = "local",
+    address: Address = None,
+    gpus_per_worker: GpusPerWorker = 0.0,
     fail_fast: FailFast = False,
     quiet: Quiet = False,
     verbose: Verbose = False,
@@ -110,9 +116,12 @@ def embed(
         )
         spec = model_spec(model, pretrained, checkpoint, device, precision)
         videos = batch.find_videos(paths, glob)
+        flags = engine_flags(engine, address, gpus_per_worker)
         encoder = load_encoder(spec)
         with tracker(show_progress(quiet), len(videos)) as progress:
-            embedder = make_embedder(encoder, spec, options, cache_dir, workers, timeout, progress)
+            embedder = make_embedder(
+                encoder, spec, options, cache_dir, workers, timeout, progress, flags
+            )
             for outcome in embedder.run(videos):
                 progress.video_done()
                 failed |= outcome.error is not None
@@ -164,6 +173,9 @@ def batch(
     cache_dir: CacheDir = None,
     workers: Workers = 1,
     timeout: Timeout = 600.0,
+    engine: EngineName = "local",
+    address: Address = None,
+    gpus_per_worker: GpusPerWorker = 0.0,
     fail_fast: FailFast = False,
     export: Export = None,
     padding: Padding = 0.0,
@@ -211,10 +223,13 @@ def batch(
         todo = jobs.pending_pairs(videos, asked, results.done)
         if not todo:
             return
+        flags = engine_flags(engine, address, gpus_per_worker)
         encoder = load_encoder(spec)
         encoded = {eq.query: eq for eq in jobs.encode_queries(encoder, asked)}
         with results.writer() as write, tracker(show_progress(quiet), len(todo)) as progress:
-            embedder = make_embedder(encoder, spec, options, cache_dir, workers, timeout, progress)
+            embedder = make_embedder(
+                encoder, spec, options, cache_dir, workers, timeout, progress, flags
+            )
             for outcome in embedder.run(list(todo)):
                 progress.video_done()
                 for answer in jobs.answer_video(
@@ -283,6 +298,9 @@ def search(
     cache_dir: CacheDir = None,
     workers: Workers = 1,
     timeout: Timeout = 600.0,
+    engine: EngineName = "local",
+    address: Address = None,
+    gpus_per_worker: GpusPerWorker = 0.0,
     exact: Exact = False,
     server: Server = None,
     quiet: Quiet = False,
@@ -324,6 +342,7 @@ def search(
         spec = model_spec(model, pretrained, checkpoint, device, precision)
         sentences = clean_query(text or [])
         videos = jobs.find_videos(paths, glob)
+        flags = engine_flags(engine, address, gpus_per_worker)
         encoder = load_encoder(spec)
         query = encode_query(encoder, sentences)
         ranking = jobs.LibrarySearch(sentences, query, options, top_k)
@@ -333,7 +352,7 @@ def search(
             videos = shortlisted(videos, encoder, options, cache_dir, query, top_k)
         with tracker(show_progress(quiet), len(videos)) as progress:
             for outcome in make_embedder(
-                encoder, spec, options, cache_dir, workers, timeout, progress
+                encoder, spec, options, cache_dir, workers, timeout, progress, flags
             ).run(videos):
                 progress.video_done()
                 if outcome.embedded is None:

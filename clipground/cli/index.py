@@ -15,18 +15,21 @@ from typing import TYPE_CHECKING
 import typer
 
 from clipground.cli._common import command, echo_json, show_progress
-from clipground.cli.jobs import make_embedder, tracker
+from clipground.cli.jobs import engine_flags, make_embedder, tracker
 from clipground.cli.options import (
     GROUND,
     MODEL,
+    Address,
     BatchSize,
     CacheDir,
     Checkpoint,
     Decoder,
     DecodeWorkers,
     Device,
+    EngineName,
     Fps,
     Glob,
+    GpusPerWorker,
     Model,
     ModelStreams,
     Paths,
@@ -70,13 +73,17 @@ def index_build(
     cache_dir: CacheDir = None,
     workers: Workers = 1,
     timeout: Timeout = 600.0,
+    engine: EngineName = "local",
+    address: Address = None,
+    gpus_per_worker: GpusPerWorker = 0.0,
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:
     """Index the videos under PATHS (embedding those not cached), replacing this model's index."""
     spec = model_spec(model, pretrained, checkpoint, device, precision)
     settings = (fps, decoder, batch_size, decode_workers, model_streams)
-    _index(paths, glob, settings, spec, cache_dir, workers, timeout, quiet, verbose, rebuild=True)
+    how = (workers, timeout, engine, address, gpus_per_worker)
+    _index(paths, glob, settings, spec, cache_dir, how, quiet, verbose, rebuild=True)
 
 
 @index_app.command("update")
@@ -96,13 +103,17 @@ def index_update(
     cache_dir: CacheDir = None,
     workers: Workers = 1,
     timeout: Timeout = 600.0,
+    engine: EngineName = "local",
+    address: Address = None,
+    gpus_per_worker: GpusPerWorker = 0.0,
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:
     """Add the videos under PATHS the index lacks; drop deleted, changed or re-embedded ones."""
     spec = model_spec(model, pretrained, checkpoint, device, precision)
     settings = (fps, decoder, batch_size, decode_workers, model_streams)
-    _index(paths, glob, settings, spec, cache_dir, workers, timeout, quiet, verbose, rebuild=False)
+    how = (workers, timeout, engine, address, gpus_per_worker)
+    _index(paths, glob, settings, spec, cache_dir, how, quiet, verbose, rebuild=False)
 
 
 @index_app.command("info")
@@ -131,13 +142,13 @@ def _index(
     settings: tuple[float, str, int, int | None, int | None],
     spec: ModelSpec,
     cache_dir: str | None,
-    workers: int,
-    timeout: float,
+    how: tuple[int, float, str, str | None, float],
     quiet: bool,
     verbose: bool,
     rebuild: bool,
 ) -> None:
-    """Build or update the index of `spec` and `settings` over PATHS; exit 1 if a video failed."""
+    """Build or update the index of `spec` and `settings` over PATHS, embedding as `how` says
+    (workers, timeout, engine, address, GPUs a worker); exit 1 if a video failed."""
     failed = False
     with command(quiet, verbose):
         from clipground import batch
@@ -155,10 +166,14 @@ def _index(
             model_streams=model_streams,
         )
         faiss = require_faiss()  # before the slow part
+        workers, timeout, engine, address, gpus_per_worker = how
+        flags = engine_flags(engine, address, gpus_per_worker)
         videos = batch.find_videos(paths, glob)
         encoder = load_encoder(spec)
         with tracker(show_progress(quiet), len(videos)) as progress:
-            embedder = make_embedder(encoder, spec, options, cache_dir, workers, timeout, progress)
+            embedder = make_embedder(
+                encoder, spec, options, cache_dir, workers, timeout, progress, flags
+            )
 
             def seen(outcome: batch.EmbedOutcome) -> None:
                 progress.video_done()

@@ -15,6 +15,34 @@ if TYPE_CHECKING:
     from clipground.options import GroundOptions, ModelSpec
 
 
+ENGINES = ("local", "ray")
+
+
+@dataclass(frozen=True)
+class EngineFlags:
+    """A command's --engine, --address and --gpus-per-worker."""
+
+    name: str = "local"  # one of ENGINES
+    address: str | None = None  # --engine ray: the cluster to join
+    gpus_per_worker: float = 0.0  # --engine ray: GPUs a model actor holds
+
+
+def engine_flags(name: str, address: str | None, gpus_per_worker: float) -> EngineFlags:
+    """The flags, checked before any slow work: a known engine, Ray's options only with Ray, and
+    Ray installed (else a UsageError naming the install command)."""
+    from clipground.errors import UsageError
+
+    if name not in ENGINES:
+        raise UsageError(f"--engine must be one of {', '.join(ENGINES)}, got {name!r}")
+    if name != "ray" and (address is not None or gpus_per_worker):
+        raise UsageError("--address and --gpus-per-worker need --engine ray")
+    if name == "ray":
+        from clipground.engine.ray import require_ray
+
+        require_ray()
+    return EngineFlags(name, address, gpus_per_worker)
+
+
 def make_embedder(
     encoder: Encoder,
     spec: ModelSpec,
@@ -23,18 +51,30 @@ def make_embedder(
     workers: int,
     timeout: float,
     progress: Tracker,
+    engine: EngineFlags = EngineFlags(),
 ) -> Embedder:
-    """The job's embedder: the cache first, then `workers` processes, each with its share of cores."""
+    """The job's embedder: the cache first, then `workers` processes, each with its share of
+    cores (or, with --engine ray, `workers` model actors on a Ray cluster)."""
     from clipground.batch import Embedder
     from clipground.cache import EmbeddingCache
     from clipground.engine import WorkerSetup, default_threads
     from clipground.pipeline import decode_workers
 
-    threads = default_threads(workers)
     level = logging.getLogger("clipground").getEffectiveLevel()
+    cache = EmbeddingCache(cache_dir)
+    if engine.name == "ray":
+        from clipground.engine.ray import RayEngine, RaySetup
+
+        setup = WorkerSetup(model=spec, options=options, log_level=level)
+        cluster = RaySetup(engine.address, workers, engine.gpus_per_worker)
+        ray = RayEngine(setup, encoder.input, cluster, progress.frames)
+        return Embedder(
+            encoder, setup, cache, workers, timeout, progress.frames, ray, require_cache=True
+        )
+    threads = default_threads(workers)
     options = replace(options, decode_workers=decode_workers(options, sharing=workers))
     setup = WorkerSetup(model=spec, options=options, threads=threads, log_level=level)
-    return Embedder(encoder, setup, EmbeddingCache(cache_dir), workers, timeout, progress.frames)
+    return Embedder(encoder, setup, cache, workers, timeout, progress.frames)
 
 
 @dataclass

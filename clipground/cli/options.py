@@ -103,14 +103,37 @@ Glob = Annotated[
     typer.Option(help="Pick files in folders by this glob (e.g. '*.mp4') instead of by extension."),
 ]
 Workers = Annotated[
-    int, typer.Option(help="Videos decoded and embedded in parallel (worker processes).")
+    int,
+    typer.Option(
+        help="Videos decoded and embedded in parallel (worker processes); with --engine ray, "
+        "the model actors (e.g. one per GPU)."
+    ),
 ]
 Timeout = Annotated[
     float,
     typer.Option(
-        help="Seconds one video may take before its worker is killed; the refine pass (batch, "
-        "search) gets as long again, then the first pass's answer stands."
+        help="Seconds one video may take before its worker is killed (--engine local); the refine "
+        "pass (batch, search) gets as long again, then the first pass's answer stands."
     ),
+]
+EngineName = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        help="Where videos are embedded: local (worker processes here) or ray (a Ray cluster: "
+        "pip install 'clipground[ray]').",
+    ),
+]
+Address = Annotated[
+    str | None,
+    typer.Option(
+        help="--engine ray: the cluster to join ('auto': the one started on this machine); "
+        "default: a running local cluster, else a Ray instance started for the job."
+    ),
+]
+GpusPerWorker = Annotated[
+    float,
+    typer.Option(help="--engine ray: GPUs each model actor holds (0: the model runs on CPU)."),
 ]
 FailFast = Annotated[bool, typer.Option("--fail-fast", help="Stop at the first video that fails.")]
 

@@ -1,6 +1,7 @@
 """Browser-playable previews: which videos a browser can play as they are (by container and codecs),
 and, for the others (AVI/MPEG-4 ASP, HEVC, WMV, FLV, MJPEG...), an H.264/AAC MP4 transcoded with
-PyAV into a folder beside the embedding cache.
+PyAV into a folder beside the embedding cache (`cache.PREVIEWS`: `cache info` counts them and
+`cache clear` removes them).
 
 A preview's time 0 is the video's first frame, as `Moment` seconds count, so a window found in the
 video plays at the same seconds in its preview. Previews are keyed by the video's content and
@@ -63,11 +64,15 @@ class PreviewCache:
         self._guard = threading.Lock()
 
     def preview(self, video: str | Path) -> Path:
-        """The preview of `video`, transcoded first if it is not in the folder yet."""
+        """The preview of `video`, transcoded first if it is not in the folder yet; marked used
+        (its modification time), as `cache clear --older-than` reads it."""
         path = self.root / f"{preview_key(Path(video))}.mp4"
         with self._lock(path.name):
             if not path.is_file():
                 self._transcode_atomic(Path(video), path)
+            else:
+                with contextlib.suppress(OSError):
+                    os.utime(path)
         return path
 
     def _lock(self, name: str) -> threading.Lock:

@@ -10,11 +10,17 @@ segments of 5-40 s) and the sample video, embedded into a cache in --work first 
 `clipground serve LIB` is started (a subprocess on 127.0.0.1); then, with the default refinement
 (the 10-minute video gets the dense second pass) and without it (`--no-refine` / `refine=false`):
 
-1. the cold CLI (`clipground match VIDEO -t ...`, `clipground search LIB -t ...`, a new process
+1. with the refinement only, the server's memo of the second pass's frames, in the order a user
+   meets it: the first refined question about the video (nothing remembered: its frames are
+   decoded and embedded), the same question again at once (its frames remembered, while the
+   background fill of the video's other frames runs), how long the fill takes, then
+2. --requests sequential requests of each endpoint, cycling through 5 different questions: the
+   server's own time (its Server-Timing header) and the wall time seen by the client (with the
+   refinement: the steady state, every frame remembered);
+3. the cold CLI (`clipground match VIDEO -t ...`, `clipground search LIB -t ...`, a new process
    each: imports and model load included, the embedding read from the cache), --cli-runs each;
-2. --requests sequential requests of each endpoint: the server's own time (its Server-Timing
-   header) and the wall time seen by the client; the answers are checked against the CLI's;
-3. the `--server` client (`clipground match ... --server URL`, a new process each).
+   every question's answer from the server is checked against the CLI's;
+4. the `--server` client (`clipground match ... --server URL`, a new process each).
 
 Last, --clients threads ask /api/match and /api/search in turn (--load-refine: with the default
 refinement, or without) for --duration seconds: requests per second, errors, and the server's
@@ -147,6 +153,35 @@ def load(
     }
 
 
+def memo_figures(url: str, vid: str) -> tuple[dict[str, object], dict[str, object]]:
+    """The memo as a user meets it: the first refined question about the video, the same again,
+    and the fill of the rest; (figures, the first answer)."""
+    first = urllib.parse.urlencode([("video", vid), ("text", QUERIES[0])])
+    _, first_ms, body = get(f"{url}/api/match?{first}")
+    _, again_ms, again = get(f"{url}/api/match?{first}")
+    assert again == body, "the remembered answer differs from the first"
+    started = time.monotonic()
+    while (held := memo_entry(url, vid))["fill"] in ("queued", "filling"):
+        if time.monotonic() - started > 1800:
+            raise SystemExit("the fill did not end within 30 minutes")
+        time.sleep(0.2)
+    figures = {
+        "first_question_ms": round(first_ms, 1),
+        "same_question_again_ms": round(again_ms, 1),
+        "fill_s_after_it": round(time.monotonic() - started, 1),
+        "fill": held["fill"],
+        "frames_remembered": held["frames"],
+        "memo_mb": round(held["bytes"] / 2**20, 2),
+    }
+    return figures, json.loads(body)
+
+
+def memo_entry(url: str, vid: str) -> dict[str, object]:
+    """The server's refine memo entry for one video (an empty one before its first question)."""
+    held = {v["video"]: v for v in json.loads(get(f"{url}/api/refine-memo")[2])["videos"]}
+    return held.get(vid, {"fill": "queued", "frames": 0, "bytes": 0})
+
+
 def mode_figures(
     url: str,
     video: Path,
@@ -156,29 +191,37 @@ def mode_figures(
     args: argparse.Namespace,
     env: dict[str, str],
 ) -> dict[str, object]:
-    """Cold CLI, API and `--server` client figures, with the default refinement or without it."""
+    """Memo (with the refinement), API, cold CLI and `--server` client figures."""
+    figures, first = memo_figures(url, vid) if refine else ({}, None)
+    extra = [] if refine else [("refine", "false")]
+    match_params = [[("video", vid), ("text", q), *extra] for q in QUERIES]
+    search_params = [[("text", q), ("top_k", "5"), *extra] for q in QUERIES]
+    api_match = latency(url, "/api/match", match_params, args.requests)
+    api_search = latency(url, "/api/search", search_params, args.requests)
     model = ["--model", args.model, *([] if refine else ["--no-refine"])]
     match_args = ["match", str(video), "-t", QUERIES[0], *model]
     search_args = ["search", str(library), "-t", QUERIES[0], "--top-k", "5", *model]
     cold_match = [cli(match_args, env) for _ in range(args.cli_runs)]
     cold_search = [cli(search_args, env) for _ in range(args.cli_runs)]
-    extra = [] if refine else [("refine", "false")]
-    match_params = [[("video", vid), ("text", q), *extra] for q in QUERIES]
-    search_params = [[("text", q), ("top_k", "5"), *extra] for q in QUERIES]
     served = json.loads(get(f"{url}/api/match?{urllib.parse.urlencode(match_params[0])}")[2])
     assert served == json.loads(cold_match[0][1]), "the server's match differs from the CLI's"
+    assert first in (None, served), "the first answer differs from the remembered one"
+    for q, params in zip(QUERIES[1:], match_params[1:]):
+        expected = json.loads(cli([*match_args[:3], q, *model], env)[1])
+        assert json.loads(get(f"{url}/api/match?{urllib.parse.urlencode(params)}")[2]) == expected
     hits = json.loads(get(f"{url}/api/search?{urllib.parse.urlencode(search_params[0])}")[2])
     assert hits == [json.loads(x) for x in cold_search[0][1].splitlines()], "search differs"
-    api_match = latency(url, "/api/match", match_params, args.requests)
     client = [cli([*match_args, "--server", url], env)[0] for _ in range(args.cli_runs)]
     cold_s = statistics.median(t for t, _ in cold_match)
     return {
+        **figures,
+        "api_match": api_match,
+        "api_search": api_search,
         "cold_cli_match_s": round(cold_s, 2),
         "cold_cli_search_s": round(statistics.median(t for t, _ in cold_search), 2),
-        "api_match": api_match,
-        "api_search": latency(url, "/api/search", search_params, args.requests),
         "match_speedup_vs_cold_cli": round(cold_s * 1000 / api_match["server_ms_median"], 1),
         "server_client_match_s": round(statistics.median(client), 3),
+        "server_client_match_s_runs": [round(t, 3) for t in client],
     }
 
 

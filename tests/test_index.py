@@ -238,6 +238,22 @@ def test_update_adds_new_videos_and_leaves_no_stale_vectors(
     assert candidates([new], cache, "red", 1).videos == (new,)
 
 
+def test_a_loaded_index_is_kept_until_an_update_commits_another(
+    library: Path, cache: EmbeddingCache
+) -> None:
+    videos = videos_of(library)
+    build(videos[:3], cache)
+    store, loaded = index.IndexStore(cache.root, store_setting()), index.LoadedIndexes()
+    first = loaded.load(store, faiss)
+    assert loaded.load(store, faiss) is first and len(first.videos) == 3
+    build(videos, cache, rebuild=False)
+    again = loaded.load(store, faiss)
+    assert again is not first and set(again.videos) == {os.path.abspath(v) for v in videos}
+    store.sidecar.write_text("{")  # damaged after loading: said so, not answered from memory
+    with pytest.raises(VectorIndexError, match="corrupt"):
+        loaded.load(store, faiss)
+
+
 def test_update_without_changes_keeps_everything(library: Path, cache: EmbeddingCache) -> None:
     videos = videos_of(library)
     before = build(videos, cache)

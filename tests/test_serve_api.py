@@ -155,6 +155,106 @@ def test_align_is_the_cli_alignment(demo, tmp_path: Path) -> None:
     assert answer.json() == expected and "mean_iou_vs_cues" in expected[-1]["summary"]
 
 
+def memo_entry(client: TestClient, video: str, timeout_s: float = 120.0) -> dict:
+    """The refine memo's entry for `video` once its fill has ended (bounded)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        held = {v["video"]: v for v in client.get("/api/refine-memo").json()["videos"]}
+        if video in held and held[video]["fill"] not in ("queued", "filling"):
+            return held[video]
+        time.sleep(0.1)
+    raise AssertionError(f"the fill of {video} did not end within {timeout_s} s")
+
+
+def test_a_refined_match_is_the_cli_record_first_again_and_from_memory(demo) -> None:
+    """With the second pass, the server's frames come from its memo after the first question:
+    decoded then, taken from the memo again, then picked from the whole video's table."""
+    client, cache_dir = demo
+    flags = ("--refine", "--top-k", "3")
+    expected = {
+        t: run_cli(cache_dir, "match", str(SAMPLE), "-t", t, *flags)
+        for t in ("a red circle", "a green triangle")
+    }
+    video = ids(client)["demo.mp4"]
+
+    def served(text: str) -> list[dict]:
+        params = {"video": video, "text": text, "top_k": 3, "refine": True}
+        answer = client.get("/api/match", params=params)
+        assert answer.status_code == 200, answer.text
+        return [answer.json()]
+
+    assert served("a red circle") == expected["a red circle"]
+    assert served("a red circle") == expected["a red circle"]
+    held = memo_entry(client, video)
+    assert held["fill"] == "done" and held["complete"] and held["frames"] == 450
+    for text, records in expected.items():
+        assert served(text) == records
+    assert (
+        expected["a red circle"][0]["frames_embedded"] > expected["a red circle"][0]["num_sampled"]
+    )
+
+
+@pytest.fixture(scope="module")
+def shapes_library(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Six short videos of the demo model's shapes, each with one captioned segment."""
+    from clipground.demo.render import Segment, write_video
+
+    folder = tmp_path_factory.mktemp("shapes")
+    shapes = [("circle", "red"), ("square", "blue"), ("triangle", "green"),
+              ("circle", "blue"), ("cross", "white"), ("square", "red")]  # fmt: skip
+    for i, (shape, colour) in enumerate(shapes):
+        segments = [Segment(1.0 + 0.5 * i), Segment(2.0, shape, colour), Segment(1.0)]
+        write_video(folder / f"d{i}.mp4", segments, fps=8, size=(96, 64), seed=i)
+    return folder
+
+
+def test_search_goes_through_the_index_as_the_cli_does(
+    shapes_library: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """On an indexed library the server shortlists through the index as `clipground search`
+    does (and says so in its log); with a damaged index both warn alike and scan."""
+    import logging
+
+    cache_dir = tmp_path / "cache"
+    built = runner.invoke(
+        cli, ["index", "build", str(shapes_library), "--model", "demo", "--device", "cpu",
+              "--cache-dir", str(cache_dir)],
+    )  # fmt: skip
+    assert built.exit_code == 0, built.output
+    query = ("search", str(shapes_library), "-t", "a red circle", "--top-k", "2")
+    expected = run_cli(cache_dir, *query)
+    encoder = load_encoder(ModelSpec(name="demo", device="cpu"))
+    app = create_app(Library([str(shapes_library)]), encoder, cache=EmbeddingCache(cache_dir))
+    with TestClient(app) as client:
+        wait_for_jobs(client)
+        with caplog.at_level(logging.INFO, logger="clipground"):
+            answer = client.get("/api/search", params={"text": "a red circle", "top_k": 2})
+        assert answer.status_code == 200 and answer.json() == expected and len(expected) == 2
+        assert "index: 4 of 6 indexed videos shortlisted" in caplog.text
+        assert json.loads(answer.headers.get("x-clipground-warnings", "[]")) == []
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="clipground"):
+            every = client.get(
+                "/api/search", params={"text": "a red circle", "top_k": 2, "exact": True}
+            )
+        assert every.json() == run_cli(cache_dir, *query, "--exact")
+        assert "shortlisted" not in caplog.text
+
+        vectors = next((cache_dir / "index-v1").rglob("vectors-*.faiss"))
+        vectors.write_bytes(vectors.read_bytes()[:100])
+        damaged = runner.invoke(
+            cli, [*query, "--model", "demo", "--device", "cpu", "--cache-dir", str(cache_dir)]
+        )
+        assert (
+            damaged.exit_code == 0
+            and [json.loads(x) for x in damaged.stdout.splitlines()] == expected
+        )
+        (warning,) = [x for x in damaged.stderr.splitlines() if x.startswith("warning:")]
+        answer = client.get("/api/search", params={"text": "a red circle", "top_k": 2})
+        assert answer.json() == expected
+        assert json.loads(answer.headers["x-clipground-warnings"]) == [warning[len("warning: ") :]]
+
+
 # ------------------------------------------------------------------ answers with the fake encoder
 
 
@@ -282,10 +382,10 @@ def test_an_avi_plays_through_a_cached_h264_preview(tmp_path: Path) -> None:
             video, audio = preview.streams.video[0], preview.streams.audio[0]
             assert (video.codec_context.name, audio.codec_context.name) == ("h264", "aac")
             assert sum(1 for _ in preview.decode(video=0)) == 164  # every frame of the AVI
-        stamp = previews[0].stat().st_mtime_ns
+        stamp = previews[0].stat().st_ino
         part = client.get(url, headers={"Range": "bytes=0-1023"})
         assert part.status_code == 206 and part.content == first.content[:1024]
-        assert previews[0].stat().st_mtime_ns == stamp  # served from the preview folder
+        assert previews[0].stat().st_ino == stamp  # served from the preview folder, not redone
 
 
 # ------------------------------------------------------------------ nothing outside the library

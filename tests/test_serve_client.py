@@ -163,6 +163,7 @@ SAME = [
         *MODEL,
     ],
     ["search", "lib/sub/", "lib/a.mp4", "-t", "a red circle", "--nms-iou", "0.1", *MODEL],
+    ["search", "lib", "-t", "a red circle", "--exact", *MODEL],
     ["align", "lib/demo.mp4", "--transcript", "narration.srt", *MODEL],
     [
         "align",
@@ -240,6 +241,13 @@ def test_what_the_server_cannot_honour_is_a_usage_error(
 ) -> None:
     asked = remote(served, ["match", "lib/a.mp4", "-t", "red", *flags])
     assert asked.returncode == 2 and needle in asked.stderr.decode()
+    assert len(asked.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize("flags", [["--engine", "ray"], ["--address", "auto"]])
+def test_the_engine_is_the_server_s(served, flags: list[str]) -> None:
+    asked = remote(served, ["search", "lib/a.mp4", "-t", "red", *flags])
+    assert asked.returncode == 2 and flags[0] in asked.stderr.decode()
     assert len(asked.stderr.splitlines()) == 1
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -16,6 +17,7 @@ from clipground.errors import ClipgroundError, UsageError
 
 EXIT_INTERRUPTED = 130
 EXIT_INTERNAL = 70
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for `yes | head -1`'s `yes`
 
 
 class LineFormatter(logging.Formatter):
@@ -46,6 +48,9 @@ def command(quiet: bool, verbose: bool) -> Iterator[None]:
     except (typer.Exit, typer.Abort):
         raise
     except Exception as exc:  # a bug of ours: one line, the traceback only with --verbose
+        if isinstance(exc, BrokenPipeError) and stdout_closed():
+            _silence_stdout()  # the reader is gone (`| head`): end quietly, as `yes | head` does
+            raise typer.Exit(EXIT_BROKEN_PIPE) from None
         if verbose:
             logging.getLogger(__name__).exception("internal error")
         _fail(
@@ -60,6 +65,28 @@ def command(quiet: bool, verbose: bool) -> Iterator[None]:
 def _fail(message: str, code: int) -> None:
     typer.echo(f"error: {' '.join(message.split())}", err=True)
     raise typer.Exit(code)
+
+
+def stdout_closed() -> bool:
+    """Whether stdout is a pipe whose reader has gone (a BrokenPipeError came from it, not from
+    another pipe); True where that cannot be asked (no file descriptor, no `poll`)."""
+    try:
+        import select
+
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):
+        return True
+
+
+def _silence_stdout() -> None:
+    """Point stdout at the null device, so that the interpreter's last flush of what is still
+    buffered does not fail again on the closed pipe."""
+    with contextlib.suppress(AttributeError, OSError, ValueError):
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
 
 
 def progress(

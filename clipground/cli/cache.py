@@ -1,4 +1,4 @@
-"""`clipground cache info|clear`: inspect or empty the embedding cache."""
+"""`clipground cache info|clear`: inspect or empty the embedding cache (and `serve`'s previews)."""
 
 from __future__ import annotations
 
@@ -12,12 +12,15 @@ from clipground.cli._common import command, echo_json
 from clipground.cli.options import CacheDir, Quiet, Verbose
 from clipground.errors import UsageError
 
-cache_app = typer.Typer(no_args_is_help=True, help="Inspect or clear the embedding cache.")
+cache_app = typer.Typer(
+    no_args_is_help=True, help="Inspect or clear the embedding cache (and serve's previews)."
+)
 
 
 @cache_app.command("info")
 def cache_info(cache_dir: CacheDir = None, quiet: Quiet = False, verbose: Verbose = False) -> None:
-    """Where the cache is, how many videos it holds and its size (one JSON object)."""
+    """Where the cache is, how many videos (and `serve` previews) it holds and its size (one JSON
+    object)."""
     with command(quiet, verbose):
         from clipground.cache import EmbeddingCache
 
@@ -33,13 +36,15 @@ def cache_clear(
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:
-    """Remove cached embeddings (all, or those unused for --older-than)."""
+    """Remove cached embeddings and `serve`'s previews (all, or those unused for --older-than)."""
     with command(quiet, verbose):
         from clipground.cache import EmbeddingCache
 
         seconds = parse_duration(older_than) if older_than is not None else None
         cache = EmbeddingCache(cache_dir)
-        echo_json({"path": str(cache.root), "removed": cache.clear(seconds)})
+        removed = cache.clear(seconds)
+        previews = cache.clear_previews(seconds)
+        echo_json({"path": str(cache.root), "removed": removed, "previews_removed": previews})
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}

@@ -43,11 +43,14 @@ ALIGN_FIELDS = {
 # The window options a server takes per question (the others are the server's own).
 WINDOW = (
     "top_k", "min_len", "max_len", "max_fraction", "nms_iou", "objective", "method",
-    "span_mode", "refine", "refine_fps",
+    "span_mode", "refine", "refine_fps", "exact",
 )  # fmt: skip
 ALIGN_BODY = ("min_len", "max_len", "gaps", "gap_penalty", "threshold", "normalise", "spans")
 # Options that need this machine's files or the model here: not with --server.
-LOCAL_ONLY = ("plot", "export", "padding", "reencode", "no_cache", "cache_dir", "glob")
+LOCAL_ONLY = (
+    "plot", "export", "padding", "reencode", "no_cache", "cache_dir", "glob", "engine", "address",
+    "gpus_per_worker",
+)  # fmt: skip
 
 
 def match(ctx: typer.Context, url: str) -> None:
@@ -226,4 +229,5 @@ def _grounding(record: dict[str, Any]) -> Any:
         candidates=tuple(moment(c) for c in record["candidates"]),
         sentences=tuple(moment(s) for s in record.get("sentences", [])),
         **{name: record[name] for name in fields},
+        declared_duration_s=record.get("declared_duration_s"),
     )

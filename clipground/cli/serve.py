@@ -38,6 +38,7 @@ from clipground.cli.options import (
 )
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1")  # the Host headers a loopback server answers
+DEFAULT_LIMIT_MB = 512  # --refine-memory (serve.memo.DEFAULT_LIMIT_MB; kept here: no numpy import)
 
 
 def serve(
@@ -81,6 +82,20 @@ def serve(
     batch_size: BatchSize = GROUND.batch_size,
     decode_workers: DecodeWorkers = None,
     model_streams: ModelStreams = None,
+    refine_memory: Annotated[
+        int,
+        typer.Option(
+            help="MiB of the second pass's frames kept in memory, so that later questions about "
+            "a video refine without decoding again (0: none).",
+        ),
+    ] = DEFAULT_LIMIT_MB,
+    refine_prefill: Annotated[
+        bool,
+        typer.Option(
+            help="After a video's first refined question, embed its other native frames in the "
+            "background, so that any later question about it refines from memory.",
+        ),
+    ] = True,
     no_cache: NoCache = False,
     cache_dir: CacheDir = None,
     quiet: Quiet = False,
@@ -91,9 +106,10 @@ def serve(
     with command(quiet, verbose):
         check_installed()
         from clipground.cache import EmbeddingCache
+        from clipground.errors import UsageError
         from clipground.model import load_encoder
         from clipground.options import GroundOptions
-        from clipground.serve import Library, create_app, new_token
+        from clipground.serve import Library, RefineMemo, create_app, new_token
 
         options = GroundOptions(
             fps=fps, min_len_s=min_len, max_len_s=max_len, max_fraction=max_fraction,
@@ -102,6 +118,8 @@ def serve(
             decode_workers=decode_workers, model_streams=model_streams,
         )  # fmt: skip
         spec = model_spec(model, pretrained, checkpoint, device, precision)
+        if refine_memory < 0:
+            raise UsageError(f"--refine-memory must be >= 0 (MiB), got {refine_memory}")
         library = Library(paths, glob)
         loopback = is_loopback(host)
         generated = token is None and not loopback
@@ -111,6 +129,7 @@ def serve(
         app = create_app(
             library, encoder, options, None if no_cache else EmbeddingCache(cache_dir), token,
             allowed_hosts=[*LOOPBACK_NAMES, host] if loopback and token is None else None,
+            memo=RefineMemo(refine_memory << 20, refine_prefill),
         )  # fmt: skip
         url = page_url(host, listener.getsockname()[1], token if generated else None)
         note = "; requests must carry the token in this address, shown once" if generated else ""

@@ -16,7 +16,7 @@ from clipground.index.library import (
 )
 from clipground.index.maintain import IndexReport, stale_videos, update_index
 from clipground.index.segments import SEGMENT_S, segment_bounds, segment_samples, segment_vectors
-from clipground.index.store import INDEX_DIR, IndexInfo, IndexStore, stores
+from clipground.index.store import INDEX_DIR, IndexInfo, IndexStore, LoadedIndexes, stores
 from clipground.index.vectors import INSTALL_HINT, SegmentVectors, choose_factory, require_faiss
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "IndexStore",
     "IndexedVideo",
     "LibraryIndex",
+    "LoadedIndexes",
     "Pooled",
     "SegmentVectors",
     "choose_factory",

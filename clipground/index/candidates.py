@@ -18,7 +18,7 @@ import numpy as np
 
 from clipground.cache import EmbeddingCache, setting_parts
 from clipground.errors import VectorIndexError
-from clipground.index.store import IndexStore
+from clipground.index.store import IndexStore, LoadedIndexes
 from clipground.index.vectors import Importer, require_faiss
 
 RANKED_BY_CONTRAST = ("balanced", "contrast")  # the objectives whose windows stage 1 can shortlist
@@ -46,18 +46,20 @@ def index_candidates(
     query_embeddings: np.ndarray,
     top_k: int,
     importer: Importer = importlib.import_module,
+    loaded: LoadedIndexes | None = None,
 ) -> Candidates | None:
     """The videos to search for the `top_k` best windows; None when there is no index for this
     model and rate, or the objective is `mean` (stage 1 ranks segments by their contrast with
     their video, as `balanced` and `contrast` rank windows). A VectorIndexError when the index is
-    unsound; a UsageError without faiss."""
+    unsound; a UsageError without faiss. `loaded` keeps the index between calls (a server's)."""
     store = IndexStore(cache.root, setting_parts(encoder, options))
     if not store.exists():
         return None
     if options.objective not in RANKED_BY_CONTRAST:
         log.info("the index ranks by contrast: --objective %s scans", options.objective)
         return None
-    index = store.load(require_faiss(importer))
+    faiss = require_faiss(importer)
+    index = loaded.load(store, faiss) if loaded is not None else store.load(faiss)
     if index.dim != np.shape(query_embeddings)[-1]:
         raise VectorIndexError(
             f"the index at {store.folder} holds {index.dim}-dimensional vectors, the model "

@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import tempfile
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import ModuleType
@@ -196,6 +197,32 @@ class IndexStore:
             if tmp is not None:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
+
+
+class LoadedIndexes:
+    """Indexes kept loaded between questions (a server's): one is loaded again only when its
+    sidecar, which commits each new version, has changed. Searching a loaded index only reads it,
+    so the threads answering questions share it."""
+
+    def __init__(self) -> None:
+        self._held: dict[Path, tuple[tuple[int, int, int], LibraryIndex]] = {}
+        self._lock = threading.Lock()
+
+    def load(self, store: IndexStore, faiss: ModuleType) -> LibraryIndex:
+        """`store.load(faiss)`, or the index loaded from the same sidecar before."""
+        try:
+            stat = store.sidecar.stat()
+        except OSError:
+            return store.load(faiss)  # says why as load does
+        stamp = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        with self._lock:
+            held = self._held.get(store.folder)
+            if held is not None and held[0] == stamp:
+                return held[1]
+        index = store.load(faiss)
+        with self._lock:
+            self._held[store.folder] = (stamp, index)
+        return index
 
 
 def stores(cache_root: str | Path) -> list[IndexStore]:

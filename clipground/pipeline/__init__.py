@@ -18,7 +18,13 @@ from clipground.pipeline.align import (
 from clipground.pipeline.embed import decode_workers, embed_cached, embed_video, model_streams
 from clipground.pipeline.ground import ground, ground_embedded, ground_queries
 from clipground.pipeline.query import encode_query
-from clipground.pipeline.refine import refine_grounding, wants_refinement
+from clipground.pipeline.refine import (
+    FineFrames,
+    SpanEmbedder,
+    embed_spans,
+    refine_grounding,
+    wants_refinement,
+)
 from clipground.pipeline.windows import ground_samples, max_len_s
 from clipground.types import Progress, VideoEmbedding
 
@@ -26,14 +32,17 @@ __all__ = [
     "AlignOptions",
     "AlignedSpan",
     "Alignment",
+    "FineFrames",
     "GroundOptions",
     "Progress",
     "Span",
+    "SpanEmbedder",
     "VideoEmbedding",
     "align_embedded",
     "align_video",
     "decode_workers",
     "embed_cached",
+    "embed_spans",
     "embed_video",
     "encode_query",
     "ground",

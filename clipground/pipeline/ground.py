@@ -13,7 +13,7 @@ from clipground.model import Encoder
 from clipground.options import GroundOptions
 from clipground.pipeline.embed import SamplerFactory, embed_video
 from clipground.pipeline.query import encode_query
-from clipground.pipeline.refine import refine_grounding, wants_refinement
+from clipground.pipeline.refine import SpanEmbedder, refine_grounding, wants_refinement
 from clipground.pipeline.windows import ground_samples
 from clipground.text import as_sentences, clean_query
 from clipground.types import Grounding, Progress, VideoEmbedding
@@ -62,9 +62,11 @@ def ground_embedded(
     encoder: Encoder,
     options: GroundOptions,
     sampler: SamplerFactory = FrameSampler,
+    embed: SpanEmbedder | None = None,
 ) -> Grounding:
     """Search an embedded video for `query_embeddings` (K, D) of `sentences`, then refine the
     boundaries where `wants_refinement` says so: the answer `ground` gives for the same video.
+    `embed` gives the second pass's frames (None: decoded and embedded; see `refine_grounding`).
 
     If the second pass cannot decode the video (changed or gone since the first pass, as with a cached
     embedding), the first pass's answer stands, with a warning.
@@ -73,7 +75,9 @@ def ground_embedded(
     if not wants_refinement(embedded, options):
         return coarse
     try:
-        return refine_grounding(coarse, embedded, query_embeddings, encoder, options, sampler)
+        return refine_grounding(
+            coarse, embedded, query_embeddings, encoder, options, sampler, embed
+        )
     except VideoError as exc:
         log.warning(
             "%s: boundaries not refined (%s); the %g frames/s answer stands",

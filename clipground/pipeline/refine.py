@@ -56,18 +56,20 @@ def refine_grounding(
     encoder: Encoder,
     options: GroundOptions,
     sampler: SamplerFactory = FrameSampler,
+    embed: SpanEmbedder | None = None,
 ) -> Grounding:
     """Embed frames densely within two coarse steps of each window's boundaries and re-solve there.
 
     Candidates are refined on the query's curve. With ordered sentences, each sentence's best few
     coarse windows are refined on its own sentence's curve and the best refined one is kept; the
-    answer is again their union.
+    answer is again their union. `embed` gives the spans' frames (None: `embed_spans`, which
+    decodes and embeds them; a server passes one that remembers them).
     """
     margin = REFINE_MARGIN_STEPS / options.fps
     alternatives = _sentence_alternatives(coarse, embedded, query_embeddings, options)
     windows = [*coarse.candidates, *(m for group in alternatives for m in group)]
     spans = _merge_spans([(b - margin, b + margin) for m in windows for b in (m.start_s, m.end_s)])
-    fine = _embed_spans(embedded.video, spans, encoder, options, sampler)
+    fine = (embed or embed_spans)(embedded.video, spans, encoder, options, sampler)
     merged = _merge_samples(embedded, fine)
     refine = _refiner(merged, embedded.summary.duration_s, margin, options)
     frames_embedded = coarse.frames_embedded + fine.count
@@ -181,14 +183,25 @@ def refine_in_order(
 
 
 @dataclass(frozen=True)
-class _FineFrames:
-    embeddings: np.ndarray
-    times_s: np.ndarray
-    indices: np.ndarray
+class FineFrames:
+    """The frames the second pass embedded, in any order (`_merge_samples` sorts them)."""
+
+    embeddings: np.ndarray  # (N, D) float32, L2-normalised
+    times_s: np.ndarray  # (N,) float64 presentation times, relative to the first frame
+    indices: np.ndarray  # (N,) int64 native frame indices
 
     @property
     def count(self) -> int:
+        """How many frames (what `frames_embedded` counts of the second pass)."""
         return len(self.indices)
+
+
+# (video, spans, encoder, options, sampler) -> the frames of `spans` embedded: `embed_spans`'s
+# signature, the second pass's injection point
+SpanEmbedder = Callable[
+    [str, list[tuple[float, float]], Encoder, GroundOptions, SamplerFactory], FineFrames
+]
+Select = Callable[[Frames], Frames]  # which of a decoded chunk's frames to embed
 
 
 def _merge_spans(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -202,16 +215,18 @@ def _merge_spans(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
     return merged
 
 
-def _embed_spans(
+def embed_spans(
     video: str,
     spans: list[tuple[float, float]],
     encoder: Encoder,
     options: GroundOptions,
-    sampler: SamplerFactory,
-) -> _FineFrames:
+    sampler: SamplerFactory = FrameSampler,
+    select: Select | None = None,
+) -> FineFrames:
     """Embed the frames of every span in one pass (one probe and packet scan, seeking between
     spans where that pays; a file that cannot seek is decoded once, not once per span). Spans far
-    apart are decoded at once as segments (`decode_workers`); `_merge_samples` orders the frames."""
+    apart are decoded at once as segments (`decode_workers`); `_merge_samples` orders the frames.
+    `select` sees each decoded chunk and keeps the frames to embed (None: all of them)."""
     parts, times, indices = [np.zeros((0, 0), np.float32)], [np.zeros(0)], [np.zeros(0, np.int64)]
     limit = options.refine_timeout_s
     deadline = None if limit is None else time.monotonic() + limit
@@ -219,6 +234,8 @@ def _embed_spans(
     if spans:
         frames = frame_sampler(video, encoder, options, options.refine_fps, spans, sampler)
         chunks = frames.chunks_unordered(decode_workers(options))
+        if select is not None:
+            chunks = (kept for f in chunks if len(kept := select(f)))
     try:
         ahead = background([chunks], deadline=deadline)
         for frames, embeddings in embed_chunks(ahead, encoder, options):
@@ -232,12 +249,12 @@ def _embed_spans(
             f"{video}: the second pass took longer than --timeout {limit:g} s"
         ) from None
     embeddings = [p for p in parts if p.size] or [np.zeros((0, 1), np.float32)]
-    return _FineFrames(
+    return FineFrames(
         np.concatenate(embeddings), np.concatenate(times), np.concatenate(indices).astype(np.int64)
     )
 
 
-def _merge_samples(embedded: VideoEmbedding, fine: _FineFrames) -> VideoEmbedding:
+def _merge_samples(embedded: VideoEmbedding, fine: FineFrames) -> VideoEmbedding:
     """Coarse and fine samples together, in time order, each native frame once."""
     if fine.count == 0:
         return embedded

@@ -25,13 +25,12 @@ from clipground.serve import errors, routers
 from clipground.serve.jobs import BackgroundEmbedder
 from clipground.serve.library import Library
 from clipground.serve.media import MediaFiles
+from clipground.serve.memo import RefineMemo
 from clipground.serve.routers.page import STATIC_DIR
 from clipground.serve.security import BodyLimit, TokenGuard
 from clipground.serve.service import Service
 from clipground.serve.store import EmbeddingStore
 from clipground.serve.timing import ServerTiming
-
-PREVIEWS = "previews-v1"  # previews live in <cache root>/previews-v1/
 
 
 def create_app(
@@ -42,19 +41,23 @@ def create_app(
     token: str | None = None,
     allowed_hosts: Sequence[str] | None = None,
     background: bool = True,
+    memo: RefineMemo | None = None,
 ) -> FastAPI:
     """The web app over `library`. `encoder` is a loaded one or a function that loads it (called
     once, at start-up); `cache` None: embeddings are kept in memory only, previews in a
     temporary folder. `token`: every request must carry it. `allowed_hosts`: the Host headers
     answered (loopback names, against DNS rebinding); None: any. `background`: embed the
-    un-embedded videos from start-up on."""
+    un-embedded videos from start-up on. `memo`: where the second pass's frames are remembered
+    (None: a `RefineMemo` with its defaults; `RefineMemo(0)`: nowhere); closed at shutdown."""
+    memo = memo if memo is not None else RefineMemo()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         with contextlib.ExitStack() as stack:
             loaded = encoder() if callable(encoder) else encoder
             store = EmbeddingStore(loaded, options or GroundOptions(), cache)
-            app.state.service = Service(library, store, options or GroundOptions())
+            app.state.service = Service(library, store, options or GroundOptions(), memo)
+            stack.callback(memo.close)
             app.state.media = MediaFiles(PreviewCache(_previews_root(cache, stack)))
             if background:
                 embedder = BackgroundEmbedder(store, library.videos)
@@ -84,7 +87,8 @@ def create_app(
 
 
 def _previews_root(cache: EmbeddingCache | None, stack: contextlib.ExitStack) -> Path:
-    """Beside the embedding cache; without one, a temporary folder removed at shutdown."""
+    """Beside the embedding cache (`cache clear` removes them); without one, a temporary folder
+    removed at shutdown."""
     if cache is not None:
-        return cache.root / PREVIEWS
+        return cache.previews_root
     return Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="clipground-previews-")))

@@ -1,5 +1,5 @@
-"""The library: /api/videos, /api/jobs (background embedding), /api/frame (thumbnails) and
-/api/export (a moment cut into a clip)."""
+"""The library: /api/videos, /api/jobs (background embedding), /api/refine-memo (the second pass's
+frames kept), /api/frame (thumbnails) and /api/export (a moment cut into a clip)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from starlette.background import BackgroundTask
 
 from clipground.export import ClipWriters, Cut, cut_clip
 from clipground.serve.deps import ServiceDep, VideoDep
+from clipground.serve.memo import MemoStats
 from clipground.video import frame_at, jpeg_bytes
 
 router = APIRouter(prefix="/api", tags=["library"])
@@ -61,6 +62,13 @@ def jobs(svc: ServiceDep) -> list[JobItem]:
         )
         for j in svc.store.jobs()
     ]
+
+
+@router.get("/refine-memo")
+def refine_memo(svc: ServiceDep) -> MemoStats:
+    """What the server remembers of the second pass: per video, the native frames embedded,
+    whether every one is (any question is then refined from memory) and the fill's state."""
+    return svc.memo.stats()
 
 
 @router.get("/frame", response_class=Response, responses={200: {"content": {"image/jpeg": {}}}})

@@ -62,12 +62,15 @@ def search(
         list[str],
         Query(description="Search only the videos under these paths (and wait for them)."),
     ] = [],  # noqa: B006
+    exact: Annotated[
+        bool, Query(description="Search every video, not the vector index's shortlist.")
+    ] = False,
 ) -> list[dict[str, Any]]:
     """The best windows across the library's videos embedded so far (or across `path`s, embedded
     first), best first: the records of `clipground search`."""
     sentences = clean_query(text)
     videos = svc.library.under(path) if path else None
-    answer = svc.search(sentences, ground_options(svc, top_k, options), videos)
+    answer = svc.search(sentences, ground_options(svc, top_k, options), videos, exact=exact)
     if answer.warnings:
         response.headers["X-Clipground-Warnings"] = json.dumps(answer.warnings[:20])
     response.headers["X-Clipground-Failed"] = str(answer.failed)

@@ -98,6 +98,14 @@ def searches(folder: Path, queries: list[dict], cache: Path, top_k: int) -> dict
     }
 
 
+def update(folder: Path, cache: Path, step: str) -> None:
+    """`clipground index update` on `folder`: its time and what it changed, as one JSON line."""
+    updated, update_s = cli("index", "update", str(folder), cache=cache)
+    summary = json.loads(updated.splitlines()[-1])
+    changed = {k: summary.get(k) for k in ("added", "removed", "kept", "trained")}
+    print(json.dumps({"step": step, "update_s": round(update_s, 1), **changed}), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--videos", type=int, default=40)
@@ -136,34 +144,12 @@ def run(args: argparse.Namespace, work: Path) -> None:
     for i, video in enumerate(sorted((extra / "videos").iterdir())):
         shutil.copy(video, folder / f"added-{i}{video.suffix}")
     cli("embed", str(folder), cache=cache)  # embedding is `embed`'s time, not the update's
-    updated, update_s = cli("index", "update", str(folder), cache=cache)
-    summary = json.loads(updated.splitlines()[-1])
-    print(
-        json.dumps(
-            {
-                "step": f"update after adding {args.add}",
-                "update_s": round(update_s, 1),
-                **{k: summary.get(k) for k in ("added", "removed", "kept", "trained")},
-            }
-        ),
-        flush=True,
-    )
+    update(folder, cache, f"update after adding {args.add}")
 
-    gone = sorted(folder.glob("v*.mp4"))[-1]
+    gone = max(folder.glob("v*.mp4"))
     gone.unlink()
     queries = [q for q in queries if q["video"] != gone.name]
-    updated, update_s = cli("index", "update", str(folder), cache=cache)
-    summary = json.loads(updated.splitlines()[-1])
-    print(
-        json.dumps(
-            {
-                "step": f"update after deleting {gone.name}",
-                "update_s": round(update_s, 1),
-                **{k: summary.get(k) for k in ("added", "removed", "kept", "trained")},
-            }
-        ),
-        flush=True,
-    )
+    update(folder, cache, f"update after deleting {gone.name}")
     print(
         json.dumps({"step": "after updates", **searches(folder, queries, cache, args.top_k)}),
         flush=True,

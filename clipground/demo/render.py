@@ -12,6 +12,12 @@ tests all draw from here so that they agree on it:
 - backgrounds are plain, a linear gradient, or either of these with per-pixel noise; every
   background colour is at least `MIN_BACKGROUND_DISTANCE` (RGB, Euclidean) from the objects';
 - a background-only scene ("nothing") has no object; its captions are `NOTHING_CAPTIONS`.
+
+`random_wide_scene` draws from the whole domain the demo model promises, for training (domain
+randomisation): colours anywhere between each name's exemplar RGB values (`COLOUR_EXEMPLARS`),
+squares of other proportions, triangles of other widths, crosses of other arm widths, all rotated;
+distractors larger or smaller than the object, of the same colour or the same shape; backgrounds
+dark to light with per-pixel noise, blocky noise, stripes or checks at several scales.
 """
 
 from __future__ import annotations
@@ -48,6 +54,22 @@ SIZE_RANGE_FRAC = (0.10, 0.40)  # main object height / frame height
 DISTRACTOR_SCALE_RANGE = (0.40, 0.65)  # distractor size / main object size
 MIN_BACKGROUND_DISTANCE = 120.0  # RGB distance between any background colour and an object colour
 COLOUR_JITTER = 12  # per-channel jitter of object colours: the model learns names, not exact RGB
+
+# Training colours: convex mixes of a name's exemplars, then a small per-channel jitter.
+COLOUR_EXEMPLARS: dict[str, tuple[tuple[int, int, int], ...]] = {
+    "red": ((255, 0, 0), (200, 30, 30), (235, 20, 70), (170, 10, 20), (255, 50, 30)),
+    "green": ((0, 200, 0), (40, 170, 50), (15, 120, 25), (70, 225, 90), (0, 150, 70),
+              (100, 210, 40)),
+    "blue": ((0, 0, 255), (30, 60, 220), (25, 100, 255), (15, 25, 165), (70, 80, 235)),
+    "yellow": ((255, 255, 0), (245, 220, 30), (255, 235, 90), (225, 205, 10)),
+    "orange": ((255, 140, 0), (250, 110, 20), (255, 170, 45), (225, 115, 30)),
+    "purple": ((135, 40, 175), (110, 0, 200), (165, 70, 215), (95, 20, 135), (150, 35, 165)),
+    "white": ((255, 255, 255), (232, 232, 232), (240, 244, 255), (255, 250, 236)),
+    "cyan": ((0, 255, 255), (40, 215, 225), (0, 195, 205), (90, 235, 245), (20, 200, 235)),
+}
+TEXTURES: tuple[str, ...] = ("none", "blocks", "stripes", "checks")
+WIDE_MIN_BACKGROUND_DISTANCE = 80.0  # the wide scenes' object-background contrast floor (RGB)
+WIDE_DISTRACTOR_SCALE_RANGE = (0.4, 1.6)
 
 _CAPTION_TEMPLATES: tuple[str, ...] = (
     "{a} {c} {s}",
@@ -88,6 +110,9 @@ class ShapeSpec:
     y_frac: float  # centre at t=0: 0 = touching the top edge, 1 = touching the bottom edge
     vx_frac_per_s: float = 0.0  # velocity in frame widths per second (bounces off the edges)
     vy_frac_per_s: float = 0.0  # velocity in frame heights per second
+    angle_rad: float = 0.0  # rotation about the centre
+    aspect: float = 1.0  # square: width / height; triangle: base / height
+    arm_frac: float = 1 / 3  # cross: arm thickness / size
 
     def __post_init__(self) -> None:
         _check_class(self.shape, self.colour)
@@ -113,10 +138,16 @@ class Background:
     colour_b: tuple[int, int, int]
     angle_rad: float = 0.0  # gradient direction
     noise_std: float = 0.0  # per-pixel noise, in 0-255 levels, redrawn every frame
+    texture: str = "none"  # a static pattern added on top: one of TEXTURES
+    texture_amp: float = 0.0  # its amplitude, in 0-255 levels
+    texture_px: float = 8.0  # its scale: block side, stripe period or check side, in pixels
+    texture_seed: int = 0  # draws the blocks (the same every frame)
 
     def __post_init__(self) -> None:
         if self.kind not in BACKGROUND_KINDS:
             raise ValueError(f"background kind must be in {BACKGROUND_KINDS}, got {self.kind!r}")
+        if self.texture not in TEXTURES:
+            raise ValueError(f"texture must be in {TEXTURES}, got {self.texture!r}")
 
 
 @dataclass(frozen=True)
@@ -178,6 +209,23 @@ def random_scene(
     avoid = [s.rgb for s in (main, extra) if s is not None]
     kind = background or str(rng.choice(BACKGROUND_KINDS))
     return Scene(_random_background(rng, kind, avoid), main, extra)
+
+
+def random_wide_scene(
+    rng: np.random.Generator,
+    shape: str | None,
+    colour: str | None,
+    *,
+    distractor: bool = False,
+    moving: bool = False,
+) -> Scene:
+    """A scene from the whole promised domain (training's domain randomisation; see the module)."""
+    main = None
+    if shape is not None and colour is not None:
+        main = _wide_spec(rng, shape, colour, float(rng.uniform(*SIZE_RANGE_FRAC)), moving)
+    extra = _wide_distractor(rng, main) if distractor and main is not None else None
+    avoid = [s.rgb for s in (main, extra) if s is not None]
+    return Scene(_wide_background(rng, avoid), main, extra)
 
 
 def render_frame(
@@ -260,7 +308,7 @@ def _segment_frames(
             yield render_frame(rng, size[0], size[1], scene, i / fps)
 
 
-def _open_stream(container, width: int, height: int, fps: int, crf: int, preset: str):  # noqa
+def _open_stream(container, width: int, height: int, fps: int, crf: int, preset: str):
     stream = container.add_stream("libx264", rate=fps)
     stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
     stream.time_base = Fraction(1, fps)
@@ -308,6 +356,73 @@ def _random_distractor(rng: np.random.Generator, main: ShapeSpec) -> ShapeSpec:
     return ShapeSpec(shape, colour, _jittered(rng, colour), size, x, float(rng.uniform()))
 
 
+def _mixed_colour(rng: np.random.Generator, colour: str) -> tuple[int, int, int]:
+    """A convex mix of the name's exemplars, jittered a little."""
+    ex = np.array(COLOUR_EXEMPLARS[colour], dtype=np.float64)
+    weights = rng.dirichlet(np.full(len(ex), 0.5))
+    rgb = weights @ ex + rng.integers(-8, 9, 3)
+    r, g, b = np.clip(np.rint(rgb), 0, 255).astype(int).tolist()
+    return int(r), int(g), int(b)
+
+
+def _wide_spec(
+    rng: np.random.Generator, shape: str, colour: str, size: float, moving: bool
+) -> ShapeSpec:
+    vx, vy = (rng.uniform(-0.3, 0.3, 2).tolist() if moving else (0.0, 0.0))
+    turn = {"circle": 0.0, "triangle": math.pi}.get(shape, math.pi / 4)
+    aspect = float(rng.uniform(0.8, 1.25)) if shape == "square" else float(rng.uniform(0.75, 1.4))
+    return ShapeSpec(shape, colour, _mixed_colour(rng, colour), size, float(rng.uniform()),
+                     float(rng.uniform()), float(vx), float(vy), float(rng.uniform(-turn, turn)),
+                     aspect, float(rng.uniform(0.2, 0.42)))
+
+
+def _wide_distractor(rng: np.random.Generator, main: ShapeSpec) -> ShapeSpec:
+    """Another class: the same colour, the same shape (hard negatives) or neither."""
+    kind = rng.uniform()
+    other_shapes = [s for s in SHAPES if s != main.shape]
+    other_colours = [c for c in COLOURS if c != main.colour]
+    shape = main.shape if kind < 0.3 else str(rng.choice(other_shapes))
+    colour = main.colour if 0.3 <= kind < 0.6 else str(rng.choice(other_colours))
+    size = float(np.clip(main.size_frac * rng.uniform(*WIDE_DISTRACTOR_SCALE_RANGE), 0.06, 0.5))
+    spec = _wide_spec(rng, shape, colour, size, moving=False)
+    x = float(rng.uniform(0.0, 0.3)) if main.x_frac > 0.5 else float(rng.uniform(0.7, 1.0))
+    return ShapeSpec(spec.shape, spec.colour, spec.rgb, size, x, spec.y_frac, 0.0, 0.0,
+                     spec.angle_rad, spec.aspect, spec.arm_frac)
+
+
+def _wide_background(
+    rng: np.random.Generator, avoid: Sequence[tuple[int, int, int]]
+) -> Background:
+    """Dark to light, plain or gradient, maybe noisy, maybe with a static texture."""
+    kind = str(rng.choice(BACKGROUND_KINDS))
+    texture = str(rng.choice(TEXTURES))
+    amp = float(rng.uniform(10.0, 40.0)) if texture != "none" else 0.0
+    noise = float(rng.uniform(5.0, 40.0)) if kind == "noise" else 0.0
+    margin = WIDE_MIN_BACKGROUND_DISTANCE + 0.5 * amp
+    a = _wide_colour(rng, avoid, margin)
+    b = a if kind == "plain" or (kind == "noise" and rng.uniform() < 0.5) else _wide_colour(
+        rng, avoid, margin)
+    scale = float(np.exp(rng.uniform(math.log(2.0), math.log(60.0))))
+    return Background(kind, a, b, float(rng.uniform(0, 2 * math.pi)), noise, texture, amp,
+                      scale, int(rng.integers(2**31)))
+
+
+def _wide_colour(
+    rng: np.random.Generator, avoid: Sequence[tuple[int, int, int]], margin: float
+) -> tuple[int, int, int]:
+    """Uniform in the RGB cube, or a grey or dark/light tint, at least `margin` from avoid."""
+    targets = np.array(avoid, dtype=np.float64).reshape(-1, 3)
+    while True:
+        if rng.uniform() < 0.4:  # greys and tints: near-neutral, any brightness
+            c = np.clip(rng.uniform(0, 255) + rng.normal(0, 18, 3), 0, 255)
+        else:  # any colour, its saturation pulled towards its own grey by a random amount
+            c = rng.uniform(0, 255, 3)
+            c = c.mean() + (c - c.mean()) * rng.uniform(0.2, 1.0)
+        if not len(targets) or np.linalg.norm(targets - c, axis=1).min() >= margin:
+            r, g, b = np.rint(c).astype(int).tolist()
+            return int(r), int(g), int(b)
+
+
 def _random_background(
     rng: np.random.Generator, kind: str, avoid: Sequence[tuple[int, int, int]]
 ) -> Background:
@@ -345,33 +460,59 @@ def _render_background(
         y = np.linspace(-0.5, 0.5, height, dtype=np.float32) * math.sin(bg.angle_rad)
         t = np.clip(x[None, :] + y[:, None] + 0.5, 0.0, 1.0)[..., None]  # (H, W, 1)
         img = a + (b - a) * t
+    if bg.texture != "none":
+        img = img + _texture(width, height, bg)[..., None]
     if bg.noise_std > 0:
         img += rng.standard_normal((height, width, 1), dtype=np.float32) * bg.noise_std
     return img
+
+
+def _texture(width: int, height: int, bg: Background) -> np.ndarray:
+    """The background's static pattern, (height, width) float32 in -amp..amp."""
+    step = max(1, round(bg.texture_px))
+    if bg.texture == "blocks":
+        cells = np.random.default_rng(bg.texture_seed).uniform(
+            -1, 1, (height // step + 1, width // step + 1)).astype(np.float32)
+        return bg.texture_amp * np.repeat(np.repeat(cells, step, 0), step, 1)[:height, :width]
+    ys, xs = np.arange(height, dtype=np.float32), np.arange(width, dtype=np.float32)
+    if bg.texture == "checks":
+        odd = ((ys[:, None] // step) + (xs[None, :] // step)) % 2
+        return bg.texture_amp * (2 * odd - 1)
+    phase = xs[None, :] * math.cos(bg.angle_rad + 1.0) + ys[:, None] * math.sin(bg.angle_rad + 1.0)
+    return bg.texture_amp * np.where((phase / (2 * step)) % 1.0 < 0.5, 1.0, -1.0).astype(np.float32)
 
 
 def _draw_shape(img: np.ndarray, spec: ShapeSpec, t_s: float) -> None:
     """Alpha-blend the shape into img in place; 2x2 supersampling gives anti-aliased edges."""
     height, width = img.shape[:2]
     cx, cy, size = spec.centre_px(t_s, width, height)
-    x0, x1 = max(0, int(cx - size / 2) - 1), min(width, int(cx + size / 2) + 2)
-    y0, y1 = max(0, int(cy - size / 2) - 1), min(height, int(cy + size / 2) + 2)
+    reach = size / 2 if spec.angle_rad == 0 and spec.aspect <= 1 else size * 0.72
+    x0, x1 = max(0, int(cx - reach) - 1), min(width, int(cx + reach) + 2)
+    y0, y1 = max(0, int(cy - reach) - 1), min(height, int(cy + reach) + 2)
+    if x1 <= x0 or y1 <= y0:
+        return
     sub = np.array([0.25, 0.75], dtype=np.float32)
     u = ((np.arange(x0, x1, dtype=np.float32)[:, None] + sub).ravel() - cx) / size  # (2W',)
     v = ((np.arange(y0, y1, dtype=np.float32)[:, None] + sub).ravel() - cy) / size  # (2H',)
-    inside = _shape_mask(spec.shape, u[None, :], v[:, None]).astype(np.float32)  # (2H', 2W')
+    uu, vv = u[None, :], v[:, None]
+    if spec.angle_rad:
+        c, s = math.cos(spec.angle_rad), math.sin(spec.angle_rad)
+        uu, vv = c * uu + s * vv, c * vv - s * uu  # (2H', 2W') each: the object's own axes
+    inside = _shape_mask(spec.shape, uu, vv, spec.aspect, spec.arm_frac).astype(np.float32)
     alpha = inside.reshape(y1 - y0, 2, x1 - x0, 2).mean(axis=(1, 3))[..., None]  # (H', W', 1)
     patch = img[y0:y1, x0:x1]
     img[y0:y1, x0:x1] = patch + (np.array(spec.rgb, dtype=np.float32) - patch) * alpha
 
 
-def _shape_mask(shape: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Inside test in object units: u, v in [-0.5, 0.5] span the object's square box."""
+def _shape_mask(
+    shape: str, u: np.ndarray, v: np.ndarray, aspect: float = 1.0, arm_frac: float = 1 / 3
+) -> np.ndarray:
+    """Inside test in object units: v in [-0.5, 0.5] spans the object's height."""
     if shape == "circle":
         return u * u + v * v <= 0.25
     if shape == "square":
-        return (np.abs(u) <= 0.5) & (np.abs(v) <= 0.5)
-    if shape == "triangle":  # apex up, base at the bottom, as wide as it is high
-        return (np.abs(v) <= 0.5) & (np.abs(u) <= (v + 0.5) / 2)
-    arm = 1 / 6  # the cross: a plus sign whose arms are a third of its size thick
+        return (np.abs(u) <= aspect / 2) & (np.abs(v) <= 0.5)
+    if shape == "triangle":  # apex up, base at the bottom, `aspect` times as wide as it is high
+        return (np.abs(v) <= 0.5) & (np.abs(u) <= aspect * (v + 0.5) / 2)
+    arm = arm_frac / 2  # the cross: a plus sign whose arms are arm_frac of its size thick
     return ((np.abs(u) <= arm) & (np.abs(v) <= 0.5)) | ((np.abs(v) <= arm) & (np.abs(u) <= 0.5))

@@ -250,6 +250,12 @@ def test_search_goes_through_the_index_as_the_cli_does(
             and [json.loads(x) for x in damaged.stdout.splitlines()] == expected
         )
         (warning,) = [x for x in damaged.stderr.splitlines() if x.startswith("warning:")]
+        # the index this server loaded is whole in its memory: it keeps answering from it
+        answer = client.get("/api/search", params={"text": "a red circle", "top_k": 2})
+        assert answer.json() == expected and "x-clipground-warnings" not in answer.headers
+    app = create_app(Library([str(shapes_library)]), encoder, cache=EmbeddingCache(cache_dir))
+    with TestClient(app) as client:  # a server started now reads the damaged file and says so
+        wait_for_jobs(client)
         answer = client.get("/api/search", params={"text": "a red circle", "top_k": 2})
         assert answer.json() == expected
         assert json.loads(answer.headers["x-clipground-warnings"]) == [warning[len("warning: ") :]]

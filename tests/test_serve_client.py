@@ -163,7 +163,7 @@ SAME = [
         *MODEL,
     ],
     ["search", "lib/sub/", "lib/a.mp4", "-t", "a red circle", "--nms-iou", "0.1", *MODEL],
-    ["search", "lib", "-t", "a red circle", "--exact", *MODEL],
+    ["search", "lib/demo.mp4", "lib/sub", "lib/a.mp4", "-t", "a red circle", "--exact", *MODEL],
     ["align", "lib/demo.mp4", "--transcript", "narration.srt", *MODEL],
     [
         "align",

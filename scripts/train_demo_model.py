@@ -20,14 +20,9 @@ the image's objects (a two-object frame is captioned by either), or both are "no
     python scripts/train_demo_model.py --eval-only     # zero-shot accuracy of the shipped model
     python scripts/train_demo_model.py --eval-only --eval-domain project   # on render.random_scene
 
-Training stops at 5,000 steps or after --max-minutes (45 by default) of training, whichever comes
-first; when the steps bind, the run is deterministic for a given --seed and --threads. The shipped
-weights come from this script's earlier, narrower recipe (commit d87849a: project renders only,
-99.95% zero-shot over the 32 classes, 37.6 min). The current defaults were run once on the shared
-2-core machine with 4-13 other processes running: rendering the 38,400-frame bank took 11.3 min,
-and the 45-min budget bound at step 577 of 5,000 (0.7-7.8 s a step instead of ~0.4 s), reaching
-29% on its evaluation frames, so those weights were not shipped. The recipe needs its full
-5,000 steps: at the ~0.4 s a step this architecture took on a quiet 2-core machine, about 33 min.
+Training runs 5,000 steps (deterministic for a given --seed and --threads); --max-minutes sets a
+wall-time budget that anneals the schedule by time when it binds first (then the run is not
+deterministic). Run times and accuracies are on the benchmarks page (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -428,9 +423,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="share of two-object frames captioned by their second object")
     p.add_argument("--no-vflip", dest="vflip", action="store_false",
                    help="no vertical flips (they are on by default)")
-    p.add_argument("--max-minutes", type=float, default=45.0,
+    p.add_argument("--max-minutes", type=float, default=0.0,
                    help="training wall-time budget: the schedule anneals by time if it binds "
-                        "first (then the run is not deterministic); 0 = no budget")
+                        "first (then the run is not deterministic); 0 (the default) = none")
     return p.parse_args(argv)
 
 

@@ -25,7 +25,8 @@ with `--cache-dir`: every video is then written there as a real cache entry (2 K
 the reads are timed apart (`speedup_with_cache_reads_*`).
 
 Figures: recall (the share of the scan's top-k windows that the index-backed top-k holds: same
-video, IoU >= 0.5; and the share of queries that hold all of them), stage-1 latency per query (one
+video, IoU >= 0.5; the share of queries that hold all of them; how many of the scan's windows are
+in videos stage 1 did not shortlist), stage-1 latency per query (one
 query at a time, over `--latency-queries` queries), the end-to-end speed-up over the scan per
 query, and the index's bytes per indexed vector (faiss's serialised size, as stored); then the
 seconds `index update` spends on the index itself to add 3 videos and drop one.
@@ -37,8 +38,8 @@ Run:  python scripts/bench_library.py            (1M indexed vectors, 4M frames;
       python scripts/bench_library.py --vectors 50000 --queries 20 --compare   (about 4 min:
                                         what to index: segment length, raw vs centred vectors,
                                         index type; one pass, one scan shared)
-      python scripts/bench_library.py --vectors 10000000 --queries 3   (not run here: ~40 min,
-                                        most of it generating and scanning 40M frames)
+      python scripts/bench_library.py --vectors 10000000 --queries 5   (about 30 min, most of
+                                        it generating, scanning and indexing 40M frames)
 """
 
 from __future__ import annotations
@@ -281,13 +282,15 @@ def stream(
 
 
 def indexed_search(
-    a: Archive, index: LibraryIndex, q: int, top_k: int, videos_per_hit: int
+    a: Archive, index: LibraryIndex, q: int, top_k: int, videos_per_hit: int, segments_per_hit: int
 ) -> tuple[list[Hit], float, float, int, list[str]]:
     """Stage 1 then stage 2 for query `q`: hits, stage-1 seconds, total seconds, samples searched,
     the shortlist (regenerating the shortlisted videos is not timed)."""
     query = a.texts[q][None, :]
     started = time.perf_counter()
-    paths = index.shortlist(query, top_k, videos_per_hit=videos_per_hit)
+    paths = index.shortlist(
+        query, top_k, videos_per_hit=videos_per_hit, segments_per_hit=segments_per_hit
+    )
     stage1 = time.perf_counter() - started
     ranking = LibrarySearch(["q"], query, GroundOptions(top_k=top_k), top_k)
     total, samples = stage1, 0
@@ -338,18 +341,22 @@ def figures(
     scan_s: list[float],
     args: argparse.Namespace,
     videos_per_hit: int,
+    segments_per_hit: int,
     reads: CacheReads | None = None,
     read_all_s: float = 0.0,
 ) -> dict:
     """One JSON-ready line of figures for one index and shortlist size; with `reads`, also the
     speed-up with the cache's reads counted: every entry for the scan (`read_all_s`, as each
     `search --exact` reads them all), the shortlist's for the index-backed search."""
-    found = asked = whole = 0
+    found = asked = whole = unlisted = 0
     speedups, totals, shares, with_reads = [], [], [], []
     for q, hits in enumerate(exact):
-        got, _, total, samples, paths = indexed_search(a, b.index, q, args.top_k, videos_per_hit)
+        got, _, total, samples, paths = indexed_search(
+            a, b.index, q, args.top_k, videos_per_hit, segments_per_hit
+        )
         n = matched(hits, got)
         found, asked, whole = found + n, asked + len(hits), whole + (n == len(hits))
+        unlisted += sum(h.video not in paths for h in hits)
         speedups.append(scan_s[q] / total)
         if reads is not None:
             with_reads.append((scan_s[q] + read_all_s) / (total + reads.read_s(paths)))
@@ -370,11 +377,13 @@ def figures(
         "factory": b.index.factory,
         "nprobe": b.index.vectors.nprobe,
         "videos_per_hit": videos_per_hit,
+        "segments_per_hit": segments_per_hit,
         "indexed_vectors": count,
         "bytes_per_indexed_vector": round(size / count, 1),
         "build_s": round(b.seconds, 1),
         "window_recall": round(found / asked, 4),
         "queries_all_found": f"{whole}/{len(exact)}",
+        "missed_videos_not_shortlisted": unlisted,
         "stage1_ms_median": round(1000 * statistics.median(latency), 2),
         "stage1_ms_p95": round(1000 * _p95(latency), 2),
         "searched_samples_share_median": round(statistics.median(shares), 4),
@@ -465,6 +474,11 @@ def main() -> None:
         help="videos stage 1 keeps per window asked; comma-separated to compare",
     )
     parser.add_argument("--nprobe", default=str(NPROBE), help="IVF lists visited; comma-separated")
+    parser.add_argument(
+        "--segments-per-hit",
+        default=str(index_library.SEGMENTS_PER_HIT),
+        help="segments stage 1 asks faiss for, per window asked; comma-separated",
+    )
     parser.add_argument("--segment-s", type=float, default=2.0)
     parser.add_argument(
         "--factory", default=None, help="faiss factory (default: by size); several separated by ';'"
@@ -505,8 +519,12 @@ def main() -> None:
         for nprobe in _ints(args.nprobe):
             b.index.vectors.nprobe = nprobe
             for videos_per_hit in _ints(args.videos_per_hit):
-                line = figures(a, b, exact, scan_s, args, videos_per_hit, reads, read_all_s)
-                print(json.dumps(line), flush=True)
+                for segments_per_hit in _ints(args.segments_per_hit):
+                    line = figures(
+                        a, b, exact, scan_s, args, videos_per_hit, segments_per_hit, reads,
+                        read_all_s,
+                    )  # fmt: skip
+                    print(json.dumps(line), flush=True)
     if not args.compare:
         seconds = update_seconds(a, indexes[0].index, faiss)
         print(json.dumps({"update_3_added_1_deleted_s": round(seconds, 2)}), flush=True)

@@ -138,8 +138,9 @@ class LibraryIndex:
         top_k: int,
         among: set[str] | None = None,
         videos_per_hit: int = VIDEOS_PER_HIT,
+        segments_per_hit: int = SEGMENTS_PER_HIT,
     ) -> list[str]:
-        """Stage 1: the query's `SEGMENTS_PER_HIT * top_k` best segments, and of their videos the
+        """Stage 1: the query's `segments_per_hit * top_k` best segments, and of their videos the
         `videos_per_hit * top_k` best (by their best segment), best first. Each sentence of a span
         asks, and so does their mean; with `among`, only those videos' segments may answer."""
         if not self.videos or (among is not None and not among):
@@ -151,7 +152,7 @@ class LibraryIndex:
         allowed = None
         if among is not None and len(among) < len(self.videos):
             allowed = np.concatenate([self.videos[p].ids for p in among if p in self.videos])
-        scores, ids = self.vectors.search(rows, SEGMENTS_PER_HIT * top_k, allowed)
+        scores, ids = self.vectors.search(rows, segments_per_hit * top_k, allowed)
         best: dict[str, float] = {}
         for score, found in zip(scores.ravel(), ids.ravel()):
             located = self.locate(int(found))

@@ -28,8 +28,11 @@ Figures: recall (the share of the scan's top-k windows that the index-backed top
 video, IoU >= 0.5; the share of queries that hold all of them; how many of the scan's windows are
 in videos stage 1 did not shortlist), stage-1 latency per query (one
 query at a time, over `--latency-queries` queries), the end-to-end speed-up over the scan per
-query, and the index's bytes per indexed vector (faiss's serialised size, as stored); then the
-seconds `index update` spends on the index itself to add 3 videos and drop one.
+query, and the index's bytes per indexed vector (faiss's serialised size, as stored, and the exact
+vectors' bytes on disk beside product codes); then the seconds `index update` spends on the index
+itself to add 3 videos and drop one. Each index is written as `index build` writes it and read back
+before it is searched, so a product-coded one ranks its candidates by exact vectors memory-mapped
+from disk (`--candidates-per-hit`, 0 to compare with the codes' own ranking).
 End to end on real files, through the CLI: scripts/bench_library_e2e.py.
 
 Run:  python scripts/bench_library.py            (1M indexed vectors, 4M frames; about 5 min)
@@ -46,8 +49,10 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import math
+import os
 import statistics
 import tempfile
 import time
@@ -66,8 +71,9 @@ from clipground.index import (
     segment_vectors,
 )
 from clipground.index import library as index_library
+from clipground.index.exact import ExactRows
 from clipground.index.segments import segment_means
-from clipground.index.vectors import NPROBE, choose_factory, lists_for, train_size
+from clipground.index.vectors import NPROBE, choose_factory, compressed, lists_for, train_size
 from clipground.numeric import temporal_iou
 from clipground.options import GroundOptions
 from clipground.types import DecodeSummary, VideoEmbedding
@@ -281,19 +287,33 @@ def stream(
 # -- the index-backed search and the figures -------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Stage1:
+    """How stage 1 shortlists: videos and segments per window asked, and (product codes) the
+    candidates per window asked that the exact vectors rank (0: the codes rank)."""
+
+    videos_per_hit: int
+    segments_per_hit: int
+    candidates_per_hit: int
+
+    def shortlist(self, b: Build, query: np.ndarray, top_k: int) -> list[str]:
+        return b.index.shortlist(
+            query, top_k, videos_per_hit=self.videos_per_hit,
+            segments_per_hit=self.segments_per_hit, candidates_per_hit=self.candidates_per_hit,
+        )  # fmt: skip
+
+
 def indexed_search(
-    a: Archive, index: LibraryIndex, q: int, top_k: int, videos_per_hit: int, segments_per_hit: int
+    a: Archive, b: Build, q: int, top_k: int, stage1: Stage1
 ) -> tuple[list[Hit], float, float, int, list[str]]:
     """Stage 1 then stage 2 for query `q`: hits, stage-1 seconds, total seconds, samples searched,
     the shortlist (regenerating the shortlisted videos is not timed)."""
     query = a.texts[q][None, :]
     started = time.perf_counter()
-    paths = index.shortlist(
-        query, top_k, videos_per_hit=videos_per_hit, segments_per_hit=segments_per_hit
-    )
-    stage1 = time.perf_counter() - started
+    paths = stage1.shortlist(b, query, top_k)
+    first = time.perf_counter() - started
     ranking = LibrarySearch(["q"], query, GroundOptions(top_k=top_k), top_k)
-    total, samples = stage1, 0
+    total, samples = first, 0
     for path in paths:
         v = int(path[1:])
         embedded = a.embedding(v, a.video(v))
@@ -303,7 +323,7 @@ def indexed_search(
         total += time.perf_counter() - started
     started = time.perf_counter()
     hits = ranking.hits()
-    return hits, stage1, total + time.perf_counter() - started, samples, list(paths)
+    return hits, first, total + time.perf_counter() - started, samples, list(paths)
 
 
 def matched(exact: list[Hit], found: list[Hit]) -> int:
@@ -320,7 +340,7 @@ def matched(exact: list[Hit], found: list[Hit]) -> int:
 
 
 def stage1_latency(
-    a: Archive, index: LibraryIndex, count: int, top_k: int, seed: int
+    a: Archive, b: Build, stage1: Stage1, count: int, top_k: int, seed: int
 ) -> list[float]:
     """Stage-1 seconds of `count` queries asked one at a time (the planted ones, then new ones)."""
     rng = np.random.default_rng(seed + 1)
@@ -329,7 +349,7 @@ def stage1_latency(
     times = []
     for query in queries:
         started = time.perf_counter()
-        index.shortlist(query[None, :], top_k)
+        stage1.shortlist(b, query[None, :], top_k)
         times.append(time.perf_counter() - started)
     return times
 
@@ -340,8 +360,7 @@ def figures(
     exact: list[list[Hit]],
     scan_s: list[float],
     args: argparse.Namespace,
-    videos_per_hit: int,
-    segments_per_hit: int,
+    stage1: Stage1,
     reads: CacheReads | None = None,
     read_all_s: float = 0.0,
 ) -> dict:
@@ -351,9 +370,7 @@ def figures(
     found = asked = whole = unlisted = 0
     speedups, totals, shares, with_reads = [], [], [], []
     for q, hits in enumerate(exact):
-        got, _, total, samples, paths = indexed_search(
-            a, b.index, q, args.top_k, videos_per_hit, segments_per_hit
-        )
+        got, _, total, samples, paths = indexed_search(a, b, q, args.top_k, stage1)
         n = matched(hits, got)
         found, asked, whole = found + n, asked + len(hits), whole + (n == len(hits))
         unlisted += sum(h.video not in paths for h in hits)
@@ -362,9 +379,10 @@ def figures(
             with_reads.append((scan_s[q] + read_all_s) / (total + reads.read_s(paths)))
         totals.append(total)
         shares.append(samples / int(a.lengths.sum()))
-    latency = stage1_latency(a, b.index, args.latency_queries, args.top_k, args.seed)
+    latency = stage1_latency(a, b, stage1, args.latency_queries, args.top_k, args.seed)
     size = len(b.index.vectors.to_bytes())
     count = b.index.vectors.count
+    exact_rows = b.index.exact.rows if b.index.exact is not None else 0
     cache = {}
     if with_reads:
         cache = {
@@ -376,10 +394,12 @@ def figures(
         "setting": b.label,
         "factory": b.index.factory,
         "nprobe": b.index.vectors.nprobe,
-        "videos_per_hit": videos_per_hit,
-        "segments_per_hit": segments_per_hit,
+        "videos_per_hit": stage1.videos_per_hit,
+        "segments_per_hit": stage1.segments_per_hit,
+        "candidates_per_hit": stage1.candidates_per_hit,
         "indexed_vectors": count,
         "bytes_per_indexed_vector": round(size / count, 1),
+        "exact_bytes_on_disk_per_vector": round(exact_rows * a.dim * 2 / count, 1),
         "build_s": round(b.seconds, 1),
         "window_recall": round(found / asked, 4),
         "queries_all_found": f"{whole}/{len(exact)}",
@@ -395,23 +415,29 @@ def figures(
     }
 
 
-def update_seconds(a: Archive, index: LibraryIndex, faiss, added: int = 3) -> float:
+def persisted(b: Build, root: str, faiss) -> IndexStore:
+    """Write the index as `index build` does and search the copy read back, as `search` does:
+    exact vectors, if any, then come from their memory-mapped file."""
+    store = IndexStore(root, {"bench": b.label})
+    store.save(b.index)
+    b.index = store.load(faiss)
+    return store
+
+
+def update_seconds(a: Archive, store: IndexStore, segment: int, faiss, added: int = 3) -> float:
     """What `index update` spends on the index itself when `added` videos are new and one is
-    deleted: read it (checksummed), remove the one, add the others, write it back atomically.
-    The new videos are copies of the first ones under new paths; the index is a copy on disk."""
+    deleted: read it (checksummed), remove the one, add the others, write it back atomically
+    (exact vectors appended). The new videos are copies of the first ones under new paths."""
     new = []
     for v in range(added):
-        vectors = segment_vectors(a.video(v), index.segment_samples).astype(np.float16)
+        vectors = segment_vectors(a.video(v), segment).astype(np.float16)
         new.append(Pooled(f"new{v}", "-", "-", int(a.lengths[v]), vectors))
-    with tempfile.TemporaryDirectory() as root:
-        store = IndexStore(root, {"bench": "update"})
-        store.save(index)
-        started = time.perf_counter()
-        current = store.load(faiss)
-        current.remove([name(added)])
-        current.add(new)
-        store.save(current)
-        return time.perf_counter() - started
+    started = time.perf_counter()
+    current = store.load(faiss)
+    current.remove([name(added)])
+    current.add(new)
+    store.save(current)
+    return time.perf_counter() - started
 
 
 def planted_share(a: Archive, exact: list[list[Hit]]) -> float:
@@ -452,7 +478,8 @@ def builds(args: argparse.Namespace, faiss) -> list[Build]:
         factory = factory or choose_factory(math.ceil(args.vectors * 2.0 / segment_s), args.dim)
         vectors = SegmentVectors.create(factory, args.dim, faiss)
         label = f"{'raw' if raw else 'centred'} {segment_s:g}s {factory}"
-        found.append(Build(label, segment, raw, LibraryIndex(vectors, segment)))
+        exact = ExactRows(args.dim) if compressed(factory) else None
+        found.append(Build(label, segment, raw, LibraryIndex(vectors, segment, exact=exact)))
     return found
 
 
@@ -479,6 +506,12 @@ def main() -> None:
         default=str(index_library.SEGMENTS_PER_HIT),
         help="segments stage 1 asks faiss for, per window asked; comma-separated",
     )
+    parser.add_argument(
+        "--candidates-per-hit",
+        default=str(index_library.CANDIDATES_PER_HIT),
+        help="product codes: segments faiss proposes per window asked, for the exact vectors to "
+        "rank; 0: the codes rank; comma-separated",
+    )
     parser.add_argument("--segment-s", type=float, default=2.0)
     parser.add_argument(
         "--factory", default=None, help="faiss factory (default: by size); several separated by ';'"
@@ -502,6 +535,10 @@ def main() -> None:
     reads = CacheReads(args.cache_dir) if args.cache_dir else None
     exact, scan_s, generating = stream(a, indexes, args.queries, args.top_k, reads)
     read_all_s = reads.read_s([name(v) for v in range(len(a.lengths))]) if reads else 0.0
+    written = tempfile.TemporaryDirectory(prefix="bench-index-")
+    stores = [
+        persisted(b, os.path.join(written.name, str(i)), faiss) for i, b in enumerate(indexes)
+    ]
     print(
         json.dumps(
             {
@@ -518,17 +555,17 @@ def main() -> None:
     for b in indexes:
         for nprobe in _ints(args.nprobe):
             b.index.vectors.nprobe = nprobe
-            for videos_per_hit in _ints(args.videos_per_hit):
-                for segments_per_hit in _ints(args.segments_per_hit):
-                    line = figures(
-                        a, b, exact, scan_s, args, videos_per_hit, segments_per_hit, reads,
-                        read_all_s,
-                    )  # fmt: skip
-                    print(json.dumps(line), flush=True)
+            for stage1 in itertools.product(
+                _ints(args.videos_per_hit), _ints(args.segments_per_hit),
+                _ints(args.candidates_per_hit),
+            ):  # fmt: skip
+                line = figures(a, b, exact, scan_s, args, Stage1(*stage1), reads, read_all_s)
+                print(json.dumps(line), flush=True)
     if not args.compare:
-        seconds = update_seconds(a, indexes[0].index, faiss)
+        seconds = update_seconds(a, stores[0], indexes[0].segment, faiss)
         print(json.dumps({"update_3_added_1_deleted_s": round(seconds, 2)}), flush=True)
     print(json.dumps({"total_s": round(time.perf_counter() - started, 1)}))
+    written.cleanup()
 
 
 if __name__ == "__main__":

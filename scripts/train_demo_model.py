@@ -12,9 +12,16 @@ smaller, of the same colour or the same shape (hard negatives), dark to light ba
 noise, blocky noise, stripes or checks; frames of many sizes and aspect ratios, some blurred.
 Nothing here uses `clipground/demo/independent.py`, the evaluation-only renderer.
 
+The bank mixes these with a share of the project's own renders (`render.random_scene`, the frames
+of `sample_data/` and of the project benchmark), so that widening the domain does not cost the
+narrow one.
+
 Objective: CLIP's symmetric InfoNCE over the N x N cosine-similarity matrix scaled by a learned
 temperature, with soft targets: an image and a text are a positive pair when the text names one of
-the image's objects (a two-object frame is captioned by either), or both are "nothing".
+the image's objects, or both are "nothing". A two-object frame is captioned by either object, but
+its larger object (its label in the bank) weighs 1 and the smaller one --smaller-weight: a frame
+"is" its main subject, so argmax over captions names the larger object, while a text still finds
+a frame where its object is the smaller of two.
 
     python scripts/train_demo_model.py                 # train, write clipground/demo/model/
     python scripts/train_demo_model.py --eval-only     # zero-shot accuracy of the shipped model
@@ -76,6 +83,7 @@ class BankSpec:
     distractor_p: float = 0.4
     moving_p: float = 0.5
     wide: bool = True  # render.random_wide_scene (the whole promise) or render.random_scene
+    label_largest: bool = True  # a two-object frame's label is its larger object, extra the other
 
     def key(self) -> str:
         """A short hash of the spec and of the renderer's source, for the cache file name."""
@@ -121,7 +129,7 @@ def render_chunk(spec: BankSpec, chunk: int) -> Bank:
     w, h, _ = sizes[rng.choice(len(sizes), p=[r[2] for r in sizes])]
     labels = chunk_labels(rng, spec, chunk)
     scenes = [_scene_frames(rng, spec, label, w, h) for label in labels]
-    frames = [f for fs, _ in scenes for f in fs]
+    frames = [f for fs, _, _ in scenes for f in fs]
     buf = io.BytesIO()
     if spec.mpeg4_p > 0 and rng.uniform() < spec.mpeg4_p:
         encode_mpeg4(buf, frames, int(rng.integers(*spec.qscale_range, endpoint=True)))
@@ -132,7 +140,8 @@ def render_chunk(spec: BankSpec, chunk: int) -> Bank:
     with av.open(buf) as container:
         out = [f.reformat(s, s, format="rgb24", interpolation="AREA").to_ndarray()
                for f in container.decode(video=0)]
-    extras = [e for _, e in scenes]
+    labels = [lab for _, lab, _ in scenes]
+    extras = [e for _, _, e in scenes]
     return (np.stack(out), np.repeat(np.array(labels, dtype=np.int64), spec.frames_per_scene),
             np.repeat(np.array(extras, dtype=np.int64), spec.frames_per_scene))
 
@@ -156,8 +165,9 @@ def encode_mpeg4(target: io.BytesIO, frames: list[np.ndarray], qscale: int) -> N
 
 def _scene_frames(
     rng: np.random.Generator, spec: BankSpec, label: int, w: int, h: int
-) -> tuple[list[np.ndarray], int]:
-    """The frames of one scene and the class of its second object (or NO_EXTRA)."""
+) -> tuple[list[np.ndarray], int, int]:
+    """The frames of one scene drawn for class `label`, the frame's label (its larger object) and
+    its other object's class (or NO_EXTRA)."""
     names = R.class_names()
     shape, colour = names[label] if label < len(names) else (None, None)
     make = R.random_wide_scene if spec.wide else R.random_scene
@@ -168,7 +178,12 @@ def _scene_frames(
     if spec.wide and rng.uniform() < spec.blur_p:
         frames = blurred(frames, int(rng.integers(1, 4)))
     d = scene.distractor
-    return frames, NO_EXTRA if d is None else names.index((d.shape, d.colour))
+    if d is None:
+        return frames, label, NO_EXTRA
+    other = names.index((d.shape, d.colour))
+    if spec.label_largest and d.size_frac > scene.main.size_frac:  # label the larger object
+        return frames, other, label
+    return frames, label, other
 
 
 def blurred(frames: list[np.ndarray], passes: int) -> list[np.ndarray]:
@@ -220,13 +235,15 @@ def to_pixels(images: np.ndarray, mean, std):
     return x.permute(0, 3, 1, 2)  # a channels_last view, no copy
 
 
-def soft_clip_loss(img, txt, logit_scale, classes, txt_class):
+def soft_clip_loss(img, txt, logit_scale, classes, txt_class, class_weights):
     """Symmetric InfoNCE where image i and text j are a positive pair when j's class is one of
-    the classes in image i (`classes` (B, K), NO_EXTRA padded); targets spread over positives."""
+    the classes in image i (`classes` (B, K), NO_EXTRA padded), with weight `class_weights[k]`
+    (K,); targets spread over the positives in proportion to their weights."""
     import torch.nn.functional as F
 
     logits = logit_scale * img @ txt.T  # (B, B)
-    pos = (classes[:, None, :] == txt_class[None, :, None]).any(-1).float()  # (B img, B txt)
+    match = classes[:, None, :] == txt_class[None, :, None]  # (B img, B txt, K)
+    pos = (match * class_weights).amax(-1)  # (B img, B txt)
     loss_i = F.cross_entropy(logits, pos / pos.sum(dim=1, keepdim=True))
     loss_t = F.cross_entropy(logits.T, pos.T / pos.sum(dim=0)[:, None])
     return (loss_i + loss_t) / 2
@@ -253,6 +270,7 @@ class Accuracy:
     top1_32: float  # one-object frames, argmax over the 32 canonical captions
     top1_33: float  # all frames, argmax over the 32 captions plus "an empty background"
     two_objects_32: float  # two-object frames: the argmax names one of the two
+    two_objects_largest: float  # two-object frames: the argmax names the larger one (the label)
     n_frames: int
 
 
@@ -276,7 +294,8 @@ def zero_shot_accuracy(
     acc32 = (pred32[one] == labels_t[one]).float().mean().item()
     acc33 = ((sims.argmax(1) == labels_t) | (sims.argmax(1) == extras_t)).float().mean().item()
     either = ((pred32 == labels_t) | (pred32 == extras_t))[two].float().mean().item()
-    return Accuracy(acc32, acc33, either, len(labels))
+    largest = (pred32 == labels_t)[two].float().mean().item()
+    return Accuracy(acc32, acc33, either, largest, len(labels))
 
 
 def build_model(cfg: dict):
@@ -309,6 +328,7 @@ def train(args: argparse.Namespace, cfg: dict, bank, eval_bank):
     opt = torch.optim.AdamW(param_groups(model, args.weight_decay), lr=args.lr, betas=(0.9, 0.98))
     gen = torch.Generator().manual_seed(args.seed)
     images, labels, extras = bank
+    class_weights = torch.tensor([1.0, args.smaller_weight])  # a frame's label, its other object
     mean, std = cfg["preprocess_cfg"]["mean"], cfg["preprocess_cfg"]["std"]
     t0, best = time.time(), -1.0
     for step in range(args.steps):
@@ -336,7 +356,7 @@ def train(args: argparse.Namespace, cfg: dict, bank, eval_bank):
         model.train()
         img = model.encode_image(x, normalize=True)
         txt = model.encode_text(tokens[t_cls, var], normalize=True)
-        loss = soft_clip_loss(img, txt, model.logit_scale.exp(), classes, t_cls)
+        loss = soft_clip_loss(img, txt, model.logit_scale.exp(), classes, t_cls, class_weights)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -419,8 +439,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=150)
     p.add_argument("--weight-decay", type=float, default=0.05)
     p.add_argument("--eval-every", type=int, default=500)
+    p.add_argument("--project-chunks", type=int, default=100,
+                   help="chunks of 96 frames of the project's own renders mixed into the bank")
     p.add_argument("--extra-caption-p", type=float, default=0.5,
-                   help="share of two-object frames captioned by their second object")
+                   help="share of two-object frames captioned by their smaller object")
+    p.add_argument("--smaller-weight", type=float, default=0.3,
+                   help="target weight of a two-object frame's smaller object (the larger: 1)")
     p.add_argument("--no-vflip", dest="vflip", action="store_false",
                    help="no vertical flips (they are on by default)")
     p.add_argument("--max-minutes", type=float, default=0.0,
@@ -445,8 +469,12 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(asdict(acc)))
         return 0
     cfg = model_config(args)
-    train_spec = BankSpec(args.seed, args.bank_chunks, args.image_size)
-    bank = load_bank(train_spec, args.cache_dir, args.workers)
+    bank = load_bank(BankSpec(args.seed, args.bank_chunks, args.image_size), args.cache_dir,
+                     args.workers)
+    if args.project_chunks:
+        project = BankSpec(args.seed + 1, args.project_chunks, args.image_size, wide=False)
+        bank = tuple(np.concatenate(pair) for pair in zip(
+            bank, load_bank(project, args.cache_dir, args.workers)))
     spec = eval_spec(args.eval_seed, args.eval_chunks, args.image_size)
     eval_bank = load_bank(spec, args.cache_dir, args.workers)
     t0 = time.time()

@@ -130,6 +130,7 @@ def test_training_is_deterministic(tmp_path: Path) -> None:
         out = tmp_path / run
         subprocess.run(
             [sys.executable, str(script), "--out", str(out), "--steps", "3", "--bank-chunks", "1",
+             "--project-chunks", "1",
              "--eval-chunks", "1", "--batch-size", "32", "--workers", "1", "--eval-every", "1000"],
             check=True, capture_output=True, timeout=600,
         )

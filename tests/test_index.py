@@ -26,6 +26,7 @@ from clipground.batch import LibrarySearch
 from clipground.cache import EmbeddingCache
 from clipground.cli import app
 from clipground.errors import UsageError, VectorIndexError
+from clipground.index.exact import ExactRows
 from clipground.options import GroundOptions
 from clipground.pipeline import embed_cached, encode_query
 from clipground.types import EmbedOutcome, ItemError
@@ -148,6 +149,69 @@ def test_the_factory_grows_with_the_library() -> None:
     assert index.choose_factory(100_000, 512).endswith(",SQ8")
     big = index.choose_factory(1_000_000, 512)
     assert big.startswith("IVF") and big.endswith(",PQ128np")
+
+
+def test_exact_vectors_rank_what_the_product_codes_propose() -> None:
+    """With codes of 2 bits per 8 dimensions faiss ranks 40 random segments almost blindly;
+    ranking its proposals by their exact vectors gives the exact ranking of videos."""
+    rng = np.random.default_rng(3)
+    vectors = rng.standard_normal((40, 32)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    pooled = [index.Pooled(f"/v{i}", "k", "c", 16, vectors[4 * i : 4 * i + 4]) for i in range(10)]
+    sample = rng.standard_normal((160, 32)).astype(np.float32)  # 39 a centroid, faiss asks
+    lossy = index.LibraryIndex(index.SegmentVectors.create("IDMap,PQ4x2", 32, faiss), 4,
+                               exact=ExactRows(32))
+    lossy.vectors.train(sample / np.linalg.norm(sample, axis=1, keepdims=True))
+    lossy.add(pooled)
+    codes_wrong = 0
+    for q in range(10):
+        query = vectors[4 * q + 1] + 0.3 * rng.standard_normal(32).astype(np.float32)
+        query /= np.linalg.norm(query)
+        best = np.argsort(-(vectors @ query), kind="stable") // 4
+        exact = list(dict.fromkeys(f"/v{v}" for v in best[:4]))  # the best 4 segments' videos
+        ask = {"videos_per_hit": 2, "segments_per_hit": 2}
+        assert lossy.shortlist(query[None, :], 2, candidates_per_hit=20, **ask) == exact
+        codes_wrong += lossy.shortlist(query[None, :], 2, candidates_per_hit=0, **ask) != exact
+    assert codes_wrong >= 3  # the codes alone do get it wrong
+
+
+def test_exact_vectors_are_stored_beside_product_codes_and_grow_in_place(
+    tmp_path: Path,
+) -> None:
+    rng = np.random.default_rng(4)
+
+    def pooled(name: str, n: int) -> index.Pooled:
+        v = rng.standard_normal((n, 32)).astype(np.float32)
+        return index.Pooled(name, "k", "c", 4 * n, (v / np.linalg.norm(v, axis=1)[:, None]))
+
+    first = [pooled(f"/v{i}", 30) for i in range(12)]  # 360 vectors: PQ needs 256 x 39 to train
+    store = index.IndexStore(tmp_path, {"model": "m"})
+    built = index.LibraryIndex.build(first, 4, faiss, dim=32, factory="IVF4,PQ8np")
+    info = store.save(built)
+    assert info.exact_bytes == 360 * 32 * 2
+    (exact_file,) = store.folder.glob("exact-*.f16")
+    loaded = store.load(faiss)
+    np.testing.assert_allclose(loaded.exact(np.array([0, 359])),
+                               np.stack([first[0].vectors[0], first[11].vectors[29]]), atol=1e-3)
+    reader = store.load(faiss)  # a reader of this generation, kept while the index grows
+    loaded.remove(["/v0"])
+    loaded.add([pooled("/new", 5)])
+    assert store.save(loaded).exact_bytes == 365 * 32 * 2
+    assert list(store.folder.glob("exact-*.f16")) == [exact_file]  # appended, not rewritten
+    again = store.load(faiss)
+    np.testing.assert_allclose(again.exact(np.arange(360)), reader.exact(np.arange(360)))
+    np.testing.assert_allclose(again.exact(np.array([364])), loaded.exact(np.array([364])))
+    # another writer committed since `reader` was loaded: its rows go to a new file
+    reader.add([pooled("/other", 2)])
+    store.save(reader)
+    assert sorted(p.name for p in store.folder.glob("exact-*.f16")) != [exact_file.name]
+    np.testing.assert_allclose(store.load(faiss).exact(np.array([360, 361])),
+                               reader.exact(np.array([360, 361])))
+    exact_file = store.folder / json.loads(store.sidecar.read_text())["exact_file"]
+    with exact_file.open("r+b") as f:
+        f.truncate(100)
+    with pytest.raises(VectorIndexError, match="corrupt"):
+        store.load(faiss)
 
 
 # -- index-backed search ----------------------------------------------------------------------

@@ -1,9 +1,10 @@
 """The vector index over cached embeddings (`clipground index`), the only place that imports faiss.
 
 segments (pool each video's samples into 2-s segment vectors) -> vectors (a faiss index of them,
-its type chosen by size) -> library (which video and samples each id stands for; stage 1:
-`shortlist`) -> store (a folder beside the cache, written atomically) -> maintain (`update_index`:
-add new videos, remove stale vectors) and candidates (what an index-backed `search` scans).
+its type chosen by size) and exact (beside product codes, the exact vectors on disk) -> library
+(which video and samples each id stands for; stage 1: `shortlist`) -> store (a folder beside the
+cache, written atomically) -> maintain (`update_index`: add new videos, remove stale vectors) and
+candidates (what an index-backed `search` scans).
 """
 
 from clipground.index.candidates import Candidates, index_candidates

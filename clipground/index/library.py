@@ -15,11 +15,13 @@ from types import ModuleType
 
 import numpy as np
 
+from clipground.index.exact import ExactRows
 from clipground.index.segments import segment_bounds
-from clipground.index.vectors import SegmentVectors, choose_factory, train_size
+from clipground.index.vectors import SegmentVectors, choose_factory, compressed, train_size
 
 SEGMENTS_PER_HIT = 20  # stage 1 asks faiss for this many segments per window asked (top_k)...
 VIDEOS_PER_HIT = 2  # ...and keeps the videos of the best of them, this many per window asked
+CANDIDATES_PER_HIT = 200  # with exact vectors: segments faiss proposes per window asked
 _ADD_CHUNK = 65_536  # vectors handed to faiss at once
 
 
@@ -67,8 +69,10 @@ class LibraryIndex:
         segment_samples: int,
         videos: Iterable[IndexedVideo] = (),
         next_id: int = 0,
+        exact: ExactRows | None = None,
     ) -> None:
         self.vectors, self.segment_samples, self.next_id = vectors, segment_samples, next_id
+        self.exact = exact  # the vectors by id, when the codes are lossy (exact.py)
         self.videos: dict[str, IndexedVideo] = {v.path: v for v in videos}
         self._order = self._sorted()
 
@@ -83,10 +87,11 @@ class LibraryIndex:
         seed: int = 0,
     ) -> LibraryIndex:
         """A new index of `pooled` videos' `dim`-dimensional vectors (factory by size unless
-        given), trained on a sample of them."""
+        given), trained on a sample of them; with their exact vectors beside product codes."""
         total = sum(len(p.vectors) for p in pooled)
         factory = factory or choose_factory(total, dim)
-        index = cls(SegmentVectors.create(factory, dim, faiss), segment_samples)
+        exact = ExactRows(dim) if compressed(factory) else None
+        index = cls(SegmentVectors.create(factory, dim, faiss), segment_samples, exact=exact)
         index.vectors.train(training_sample(pooled, dim, train_size(factory), seed))
         index.add(pooled)
         return index
@@ -112,6 +117,8 @@ class LibraryIndex:
             video = IndexedVideo(p.path, p.key, p.checksum, p.samples, self.next_id, len(p.vectors))
             self.videos[p.path], self.next_id = video, self.next_id + video.segments
             batch.append((p.vectors, video.ids))
+            if self.exact is not None:
+                self.exact.add(video.first_id, p.vectors)
             waiting += video.segments
             if waiting >= _ADD_CHUNK:
                 self._flush(batch)
@@ -139,10 +146,13 @@ class LibraryIndex:
         among: set[str] | None = None,
         videos_per_hit: int = VIDEOS_PER_HIT,
         segments_per_hit: int = SEGMENTS_PER_HIT,
+        candidates_per_hit: int = CANDIDATES_PER_HIT,
     ) -> list[str]:
         """Stage 1: the query's `segments_per_hit * top_k` best segments, and of their videos the
         `videos_per_hit * top_k` best (by their best segment), best first. Each sentence of a span
-        asks, and so does their mean; with `among`, only those videos' segments may answer."""
+        asks, and so does their mean; with `among`, only those videos' segments may answer.
+        With exact vectors (and `candidates_per_hit` > 0), faiss proposes `candidates_per_hit *
+        top_k` segments and their exact vectors rank them: the codes only propose."""
         if not self.videos or (among is not None and not among):
             return []
         rows = np.asarray(query_embeddings, np.float32).reshape(-1, self.dim)  # (K, D)
@@ -152,7 +162,12 @@ class LibraryIndex:
         allowed = None
         if among is not None and len(among) < len(self.videos):
             allowed = np.concatenate([self.videos[p].ids for p in among if p in self.videos])
-        scores, ids = self.vectors.search(rows, segments_per_hit * top_k, allowed)
+        wanted = segments_per_hit * top_k
+        if self.exact is None or candidates_per_hit <= 0:
+            scores, ids = self.vectors.search(rows, wanted, allowed)
+        else:
+            proposed = self.vectors.search(rows, max(wanted, candidates_per_hit * top_k), allowed)
+            scores, ids = rescored(rows, proposed[1], self.exact, wanted)
         best: dict[str, float] = {}
         for score, found in zip(scores.ravel(), ids.ravel()):
             located = self.locate(int(found))
@@ -181,6 +196,23 @@ class LibraryIndex:
     def indexed(self) -> list[IndexedVideo]:
         """The indexed videos, in id order."""
         return list(self._order[1])
+
+
+def rescored(
+    rows: np.ndarray, ids: np.ndarray, exact: ExactRows, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each query row's proposed `ids` (-1: none) ranked by exact inner products with their
+    vectors: the best `k` scores and ids per row, -1 padded."""
+    scores = np.full((len(rows), k), -np.inf, np.float32)
+    best = np.full((len(rows), k), -1, np.int64)
+    for r, proposed in enumerate(ids):
+        proposed = np.unique(proposed[proposed >= 0])
+        if len(proposed) == 0:
+            continue
+        inner = np.asarray(exact(proposed), np.float32) @ rows[r]
+        order = np.argsort(-inner, kind="stable")[:k]
+        scores[r, : len(order)], best[r, : len(order)] = inner[order], proposed[order]
+    return scores, best
 
 
 def training_sample(pooled: Sequence[Pooled], dim: int, size: int, seed: int = 0) -> np.ndarray:

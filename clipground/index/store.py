@@ -2,6 +2,8 @@
 
     <cache root>/index-v1/<setting key>/index.json           the sidecar (JSON)
     <cache root>/index-v1/<setting key>/vectors-<sha>.faiss  the faiss index
+    <cache root>/index-v1/<setting key>/exact-<token>.f16    exact vectors by id (product-coded
+                                                             indexes only: exact.py)
 
 The setting key hashes what the cache keys hold besides the video (`cache.setting_parts`: model,
 weights, input, rate, decoder), so an index is only ever used with embeddings it can stand for.
@@ -9,7 +11,9 @@ The sidecar names the faiss file with its size and SHA-256, and maps each video 
 entry checksum) to its range of vector ids. Writing puts the faiss file first, then the sidecar,
 each as a temporary file renamed into place: the sidecar's rename is the commit, so a reader sees
 the old index or the new one, never a mix. The previous faiss file is kept for a reader that read
-the previous sidecar.
+the previous sidecar. The exact vectors' file grows in place (rows a reader's sidecar counts never
+change); writers take a lock on the folder, and one that finds another's commit since it loaded
+writes a whole new file instead.
 """
 
 from __future__ import annotations
@@ -18,14 +22,17 @@ import contextlib
 import hashlib
 import json
 import os
+import secrets
 import tempfile
 import threading
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from clipground.errors import VectorIndexError
+from clipground.index.exact import ExactRows
 from clipground.index.library import IndexedVideo, LibraryIndex
 from clipground.index.vectors import SegmentVectors
 
@@ -46,7 +53,8 @@ class IndexInfo:
     videos: int
     vectors: int  # segment vectors held
     segment_s: float  # seconds of samples pooled into one vector
-    bytes: int  # on disk: the faiss file and the sidecar
+    bytes: int  # on disk: the faiss file and the sidecar (not the exact vectors)
+    exact_bytes: int  # on disk: the exact vectors beside product codes (0: none)
 
 
 def setting_key(setting: dict[str, Any]) -> str:
@@ -87,7 +95,15 @@ class IndexStore:
                 f"the index at {self.folder} does not match its sidecar ({vectors.count} vectors "
                 f"of {vectors.dim} dimensions)"
             )
-        return LibraryIndex(vectors, header["segment_samples"], videos, header["next_id"])
+        exact = None
+        if header.get("exact_file") is not None:
+            if header["exact_rows"] != header["next_id"]:
+                raise VectorIndexError(
+                    f"the index at {self.folder} is corrupt (exact rows {header['exact_rows']}, "
+                    f"next id {header['next_id']})"
+                )
+            exact = ExactRows(vectors.dim, self.folder / header["exact_file"], header["exact_rows"])
+        return LibraryIndex(vectors, header["segment_samples"], videos, header["next_id"], exact)
 
     def _header(self) -> dict[str, Any]:
         """The sidecar, parsed and checked against this setting."""
@@ -131,7 +147,6 @@ class IndexStore:
         data = index.vectors.to_bytes()
         digest = _sha256(data)
         name = f"vectors-{digest[:16]}.faiss"
-        previous = self._previous_vectors_file()
         header = {
             "format": FORMAT_VERSION,
             "setting": self.setting,
@@ -144,10 +159,40 @@ class IndexStore:
             "vectors_bytes": len(data),
             "videos": [asdict(v) for v in index.indexed()],
         }
-        self._write_atomic(self.folder / name, data)
-        self._write_atomic(self.sidecar, json.dumps(header, indent=1).encode())
-        self._remove_old(keep={name, previous})
+        with self._locked():  # writers one at a time: none removes a file another will commit
+            self._write_atomic(self.folder / name, data)
+            if index.exact is not None:
+                header["exact_file"], header["exact_rows"] = self._write_exact(index.exact)
+            previous = self._committed("vectors_file"), self._committed("exact_file")
+            self._write_atomic(self.sidecar, json.dumps(header, indent=1).encode())
+            self._remove_old(keep={name, header.get("exact_file"), *previous})
         return self._info(header, index.vectors.count)
+
+    def _write_exact(self, exact: ExactRows) -> tuple[str, int]:
+        """The exact rows on disk: appended when the sidecar there still counts the rows `exact`
+        was loaded with (no other writer committed since), else as a new file."""
+        on_disk = (self._committed("exact_file"), self._committed("exact_rows"))
+        append = exact.path is not None and on_disk == (exact.path.name, exact.written)
+        return exact.write(self.folder, f"exact-{secrets.token_hex(8)}.f16", append)
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """An exclusive lock on the folder's lock file, for one writer's commit at a time."""
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no lock (a rare race may then rewrite rows twice)
+            yield
+            return
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.folder / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise VectorIndexError(f"cannot write the index at {self.folder}: {exc}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
 
     def info(self, faiss: ModuleType) -> IndexInfo:
         """The index's report, after checking it whole."""
@@ -157,6 +202,7 @@ class IndexStore:
     def _info(self, header: dict[str, Any], vectors: int) -> IndexInfo:
         setting = header["setting"]
         size = self.sidecar.stat().st_size + header["vectors_bytes"]
+        exact = header.get("exact_rows", 0) * header["dim"] * 2 if header.get("exact_file") else 0
         return IndexInfo(
             path=str(self.folder),
             model=str(setting.get("model")),
@@ -167,16 +213,18 @@ class IndexStore:
             vectors=vectors,
             segment_s=header["segment_samples"] / float(setting.get("fps") or 1.0),
             bytes=size,
+            exact_bytes=exact,
         )
 
-    def _previous_vectors_file(self) -> str | None:
+    def _committed(self, field: str) -> Any:
+        """A field of the sidecar on disk now (None if there is none or it is unreadable)."""
         with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-            return str(json.loads(self.sidecar.read_text(encoding="utf-8"))["vectors_file"])
+            return json.loads(self.sidecar.read_text(encoding="utf-8")).get(field)
         return None
 
     def _remove_old(self, keep: set[str | None]) -> None:
-        """Faiss files of older generations (and temporary files of killed writers)."""
-        for path in self.folder.glob("*.faiss"):
+        """Faiss and exact files of older generations (and temporary files of killed writers)."""
+        for path in [*self.folder.glob("*.faiss"), *self.folder.glob("*.f16")]:
             if path.name not in keep:
                 with contextlib.suppress(OSError):
                     path.unlink()
@@ -251,6 +299,11 @@ def _check_header(header: Any) -> dict[str, Any]:
             raise TypeError(f"{name} {header[name]!r}")
     if "/" in header["vectors_file"] or not isinstance(header["setting"], dict):
         raise ValueError("vectors_file or setting")
+    exact = header.get("exact_file")
+    if exact is not None and (
+        not isinstance(exact, str) or "/" in exact or not isinstance(header["exact_rows"], int)
+    ):
+        raise ValueError("exact_file or exact_rows")
     if not isinstance(header["videos"], list):
         raise TypeError("videos")
     return header

@@ -221,21 +221,21 @@ def test_search_goes_through_the_index_as_the_cli_does(
               "--cache-dir", str(cache_dir)],
     )  # fmt: skip
     assert built.exit_code == 0, built.output
-    query = ("search", str(shapes_library), "-t", "a red circle", "--top-k", "2")
+    query = ("search", str(shapes_library), "-t", "a red circle", "--top-k", "1")
     expected = run_cli(cache_dir, *query)
     encoder = load_encoder(ModelSpec(name="demo", device="cpu"))
     app = create_app(Library([str(shapes_library)]), encoder, cache=EmbeddingCache(cache_dir))
     with TestClient(app) as client:
         wait_for_jobs(client)
         with caplog.at_level(logging.INFO, logger="clipground"):
-            answer = client.get("/api/search", params={"text": "a red circle", "top_k": 2})
-        assert answer.status_code == 200 and answer.json() == expected and len(expected) == 2
+            answer = client.get("/api/search", params={"text": "a red circle", "top_k": 1})
+        assert answer.status_code == 200 and answer.json() == expected and len(expected) == 1
         assert "index: 4 of 6 indexed videos shortlisted" in caplog.text
         assert json.loads(answer.headers.get("x-clipground-warnings", "[]")) == []
         caplog.clear()
         with caplog.at_level(logging.INFO, logger="clipground"):
             every = client.get(
-                "/api/search", params={"text": "a red circle", "top_k": 2, "exact": True}
+                "/api/search", params={"text": "a red circle", "top_k": 1, "exact": True}
             )
         assert every.json() == run_cli(cache_dir, *query, "--exact")
         assert "shortlisted" not in caplog.text
@@ -251,12 +251,12 @@ def test_search_goes_through_the_index_as_the_cli_does(
         )
         (warning,) = [x for x in damaged.stderr.splitlines() if x.startswith("warning:")]
         # the index this server loaded is whole in its memory: it keeps answering from it
-        answer = client.get("/api/search", params={"text": "a red circle", "top_k": 2})
+        answer = client.get("/api/search", params={"text": "a red circle", "top_k": 1})
         assert answer.json() == expected and "x-clipground-warnings" not in answer.headers
     app = create_app(Library([str(shapes_library)]), encoder, cache=EmbeddingCache(cache_dir))
     with TestClient(app) as client:  # a server started now reads the damaged file and says so
         wait_for_jobs(client)
-        answer = client.get("/api/search", params={"text": "a red circle", "top_k": 2})
+        answer = client.get("/api/search", params={"text": "a red circle", "top_k": 1})
         assert answer.json() == expected
         assert json.loads(answer.headers["x-clipground-warnings"]) == [warning[len("warning: ") :]]
 

@@ -160,18 +160,21 @@ class IndexStore:
             "videos": [asdict(v) for v in index.indexed()],
         }
         with self._locked():  # writers one at a time: none removes a file another will commit
+            committed = self._committed()
             self._write_atomic(self.folder / name, data)
             if index.exact is not None:
-                header["exact_file"], header["exact_rows"] = self._write_exact(index.exact)
-            previous = self._committed("vectors_file"), self._committed("exact_file")
+                header["exact_file"], header["exact_rows"] = self._write_exact(
+                    index.exact, committed
+                )
             self._write_atomic(self.sidecar, json.dumps(header, indent=1).encode())
+            previous = committed.get("vectors_file"), committed.get("exact_file")
             self._remove_old(keep={name, header.get("exact_file"), *previous})
         return self._info(header, index.vectors.count)
 
-    def _write_exact(self, exact: ExactRows) -> tuple[str, int]:
-        """The exact rows on disk: appended when the sidecar there still counts the rows `exact`
-        was loaded with (no other writer committed since), else as a new file."""
-        on_disk = (self._committed("exact_file"), self._committed("exact_rows"))
+    def _write_exact(self, exact: ExactRows, committed: dict[str, Any]) -> tuple[str, int]:
+        """The exact rows on disk: appended when the `committed` sidecar still counts the rows
+        `exact` was loaded with (no other writer committed since), else as a new file."""
+        on_disk = (committed.get("exact_file"), committed.get("exact_rows"))
         append = exact.path is not None and on_disk == (exact.path.name, exact.written)
         return exact.write(self.folder, f"exact-{secrets.token_hex(8)}.f16", append)
 
@@ -216,11 +219,13 @@ class IndexStore:
             exact_bytes=exact,
         )
 
-    def _committed(self, field: str) -> Any:
-        """A field of the sidecar on disk now (None if there is none or it is unreadable)."""
-        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-            return json.loads(self.sidecar.read_text(encoding="utf-8")).get(field)
-        return None
+    def _committed(self) -> dict[str, Any]:
+        """The sidecar on disk now, parsed ({} if there is none or it is unreadable)."""
+        with contextlib.suppress(OSError, ValueError):
+            header = json.loads(self.sidecar.read_text(encoding="utf-8"))
+            if isinstance(header, dict):
+                return header
+        return {}
 
     def _remove_old(self, keep: set[str | None]) -> None:
         """Faiss and exact files of older generations (and temporary files of killed writers)."""

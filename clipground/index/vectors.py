@@ -3,8 +3,9 @@
 Vectors are compared by inner product, higher first (for a unit query, a segment's contrast with
 its video: see segments.py). The factory is chosen by size (`choose_factory`): exact
 ("IDMap2,Flat") for small libraries, an inverted file with 8-bit scalar codes for medium ones and
-with product-quantised codes for large ones (docs/index-search.md has the figures behind the
-thresholds).
+with 4-bit product codes scanned in SIMD registers (faiss's "fast scan") for large ones; their exact
+vectors, beside them on disk, rank what the codes propose (exact.py). docs/index-search.md has the
+figures behind the thresholds.
 """
 
 from __future__ import annotations
@@ -24,13 +25,14 @@ INSTALL_HINT = (
     "(or pip install faiss-cpu)"
 )
 FLAT_MAX = 20_000  # fewer vectors than this: exact search (no training; 2 KiB a vector at D=512)
-SQ8_MAX = 200_000  # fewer than this: IVF with 8-bit scalar codes (D bytes a vector); else PQ
-# of D/4 bytes a vector: through 256 of 2,048 lists at a million vectors, D/8-byte codes kept 92%
-# of the scan's top-10 windows, D/4-byte ones 98% (docs/index-search.md)
+SQ8_MAX = 200_000  # fewer than this: IVF with 8-bit scalar codes (D bytes a vector); else
+# fast-scan PQ, 4 bits per 4 dimensions (D/8 bytes a vector): scanned 3-4x faster than byte codes
+# of twice the size, and as good a proposer when exact vectors rank (docs/index-search.md)
 MIN_LISTS, MAX_LISTS = 64, 4096  # inverted lists: about 2 sqrt(n), within these bounds
-# Lists visited per query (more when only part of the index may answer). At a million vectors
-# (2,048 lists), with the exact vectors ranking the candidates, 1,024 lists kept all of the scan's
-# top-10 windows in 20 of 20 queries, 512 or 256 lists in 18 (docs/index-search.md).
+# Lists visited per query: half of them, and at least NPROBE (more when only part of the index may
+# answer). With the exact vectors ranking the candidates, half the lists kept all of the scan's
+# top-10 windows in 20 of 20 queries at a million vectors (1,024 of 2,048) and in 10 of 10 at ten
+# million (2,048 of 4,096); a quarter of them lost windows at both sizes (docs/index-search.md).
 NPROBE = 1024
 TRAIN_PER_LIST = 64  # training vectors per inverted list (faiss wants at least 39)
 
@@ -51,6 +53,11 @@ def lists_for(count: int) -> int:
     return min(MAX_LISTS, max(MIN_LISTS, lists))
 
 
+def lists_visited(lists: int) -> int:
+    """Inverted lists a query visits when all ids may answer: half, at least NPROBE."""
+    return min(lists, max(NPROBE, lists // 2))
+
+
 def choose_factory(count: int, dim: int) -> str:
     """The faiss factory string for `count` vectors of `dim` dimensions."""
     if count < FLAT_MAX:
@@ -58,11 +65,12 @@ def choose_factory(count: int, dim: int) -> str:
     lists = lists_for(count)
     if count < SQ8_MAX or dim % 4 or dim < 64:
         return f"IVF{lists},SQ8"
-    return f"IVF{lists},PQ{dim // 4}np"  # a byte per 4 dimensions; np: no polysemous training
+    return f"IVF{lists},PQ{dim // 4}x4fs"  # 4 bits per 4 dimensions, fast scan
 
 
 def compressed(factory: str) -> bool:
-    """Whether the factory's codes are product-quantised (too lossy to rank by: exact.py)."""
+    """Whether the factory's codes are product-quantised (too lossy to rank by: exact.py): byte
+    codes ("PQ128np", earlier indexes) or 4-bit fast-scan ones ("PQ128x4fs")."""
     return ",PQ" in factory
 
 
@@ -78,7 +86,7 @@ class SegmentVectors:
 
     def __init__(self, index: Any, factory: str, faiss: ModuleType) -> None:
         self.index, self.factory, self._faiss = index, factory, faiss
-        self.nprobe = NPROBE  # lists an inverted file visits per query (when all ids may answer)
+        self.nprobe: int | None = None  # lists visited per query (None: `lists_visited`)
 
     @classmethod
     def create(cls, factory: str, dim: int, faiss: ModuleType) -> SegmentVectors:
@@ -155,11 +163,16 @@ class SegmentVectors:
             selector = faiss.IDSelectorBatch(len(allowed), faiss.swig_ptr(allowed))
         if ivf is None:
             return faiss.SearchParameters(sel=selector), (selector, allowed)
-        nprobe = min(ivf.nlist, math.ceil(self.nprobe / share))
+        nprobe = min(ivf.nlist, math.ceil((self.nprobe or lists_visited(ivf.nlist)) / share))
         params = faiss.SearchParametersIVF(nprobe=nprobe)
         if selector is not None:
             params.sel = selector
         return params, (selector, allowed)
+
+    def visited_lists(self) -> int | None:
+        """Lists a query visits when all ids may answer (None: not an inverted file)."""
+        ivf = self._ivf()
+        return None if ivf is None else min(ivf.nlist, self.nprobe or lists_visited(ivf.nlist))
 
     def _ivf(self) -> Any:
         """The inverted-file part of the index, or None for a flat one."""

@@ -71,6 +71,7 @@ from clipground.index import (
     segment_vectors,
 )
 from clipground.index import library as index_library
+from clipground.index.exact import DTYPE as EXACT_DTYPE
 from clipground.index.exact import ExactRows
 from clipground.index.segments import segment_means
 from clipground.index.vectors import choose_factory, compressed, lists_for, train_size
@@ -407,7 +408,9 @@ def figures(
         "candidates_per_hit": stage1.candidates_per_hit,
         "indexed_vectors": count,
         "bytes_per_indexed_vector": round(size / count, 1),
-        "exact_bytes_on_disk_per_vector": round(exact_rows * a.dim * 2 / count, 1),
+        "exact_bytes_on_disk_per_vector": round(
+            exact_rows * a.dim * EXACT_DTYPE.itemsize / count, 1
+        ),
         "build_s": round(b.seconds, 1),
         "window_recall": round(found / asked, 4),
         "queries_all_found": f"{whole}/{len(exact)}",

@@ -32,6 +32,7 @@ from types import ModuleType
 from typing import Any
 
 from clipground.errors import VectorIndexError
+from clipground.index.exact import DTYPE as EXACT_DTYPE
 from clipground.index.exact import ExactRows
 from clipground.index.library import IndexedVideo, LibraryIndex
 from clipground.index.vectors import SegmentVectors
@@ -205,7 +206,9 @@ class IndexStore:
     def _info(self, header: dict[str, Any], vectors: int) -> IndexInfo:
         setting = header["setting"]
         size = self.sidecar.stat().st_size + header["vectors_bytes"]
-        exact = header.get("exact_rows", 0) * header["dim"] * 2 if header.get("exact_file") else 0
+        exact = 0
+        if header.get("exact_file"):
+            exact = header["exact_rows"] * header["dim"] * EXACT_DTYPE.itemsize
         return IndexInfo(
             path=str(self.folder),
             model=str(setting.get("model")),

@@ -163,7 +163,7 @@ class SegmentVectors:
             selector = faiss.IDSelectorBatch(len(allowed), faiss.swig_ptr(allowed))
         if ivf is None:
             return faiss.SearchParameters(sel=selector), (selector, allowed)
-        nprobe = min(ivf.nlist, math.ceil((self.nprobe or lists_visited(ivf.nlist)) / share))
+        nprobe = min(ivf.nlist, math.ceil(self._visits(ivf) / share))
         params = faiss.SearchParametersIVF(nprobe=nprobe)
         if selector is not None:
             params.sel = selector
@@ -172,7 +172,10 @@ class SegmentVectors:
     def visited_lists(self) -> int | None:
         """Lists a query visits when all ids may answer (None: not an inverted file)."""
         ivf = self._ivf()
-        return None if ivf is None else min(ivf.nlist, self.nprobe or lists_visited(ivf.nlist))
+        return None if ivf is None else min(ivf.nlist, self._visits(ivf))
+
+    def _visits(self, ivf: Any) -> int:
+        return self.nprobe or lists_visited(ivf.nlist)
 
     def _ivf(self) -> Any:
         """The inverted-file part of the index, or None for a flat one."""

@@ -7,7 +7,8 @@ runs what a user runs, on a folder of generated videos embedded with the demo mo
    their annotated queries; a fresh cache folder;
 2. `clipground embed`, then `clipground index build` (timed);
 3. every query (up to `--queries`) through `clipground search` with the index and with `--exact`:
-   the stdout of both must be the same, byte for byte; it also counts how often the annotated
+   the stdout of both must be the same, byte for byte (a query where they differ is printed
+   with both outputs' hits under `differing`); it also counts how often the annotated
    moment is among the top-k hits (same video, IoU >= 0.5; other videos may show the same
    colour and shape, so this is not grounding accuracy: `clipground eval` measures that);
 4. `--add` more videos written into the folder, then `clipground index update` (timed): only they
@@ -73,8 +74,9 @@ def iou(a: tuple[float, float], b: tuple[float, float]) -> float:
 
 
 def searches(folder: Path, queries: list[dict], cache: Path, top_k: int) -> dict:
-    """Every query with the index and with --exact: how many printed the same, and hits."""
-    same, right, indexed_s, exact_s = 0, 0, [], []
+    """Every query with the index and with --exact: how many printed the same, and hits; each
+    query whose outputs differ is reported with both outputs' hits."""
+    same, right, indexed_s, exact_s, differing = 0, 0, [], [], []
     for q in queries:
         texts = [arg for sentence in q["query"] for arg in ("-t", sentence)]
         base = ["search", str(folder), *texts, "--top-k", str(top_k)]
@@ -84,6 +86,9 @@ def searches(folder: Path, queries: list[dict], cache: Path, top_k: int) -> dict
         exact_s.append(seconds)
         same += indexed == exact
         hits = [json.loads(line) for line in indexed.splitlines()]
+        if indexed != exact:
+            differing.append({"query": q["query"], "indexed": [_brief(h) for h in hits],
+                              "exact": [_brief(json.loads(line)) for line in exact.splitlines()]})
         right += any(
             Path(h["video"]).name == q["video"]
             and iou((h["start_s"], h["end_s"]), (q["start_s"], q["end_s"])) >= 0.5
@@ -95,7 +100,14 @@ def searches(folder: Path, queries: list[dict], cache: Path, top_k: int) -> dict
         "annotated_moment_among_hits": right,
         "search_s_median": round(sorted(indexed_s)[len(indexed_s) // 2], 2),
         "exact_s_median": round(sorted(exact_s)[len(exact_s) // 2], 2),
+        "differing": differing,
     }
+
+
+def _brief(hit: dict) -> dict:
+    """A hit's video, window and score: what tells two outputs apart."""
+    keep = ("video", "start_s", "end_s", "score")
+    return {k: Path(v).name if k == "video" else v for k, v in hit.items() if k in keep}
 
 
 def update(folder: Path, cache: Path, step: str) -> None:

@@ -12,9 +12,8 @@ plus the commonest confusions. A frame counts as right only when the argmax name
 of two objects a frame "is" is then a matter of taste); `present` also counts the distractor's
 class as right, since it is in the frame too. A frame showing two objects does not say for sure
 which of them its segment was drawn for, so no classifier of single frames can be sure of those;
-the size ratio and the scene still hint at it (the independent renderer's distractor is 0.5-1.6
-times the object, so an object more than 1.6 times its neighbour is the segment's), and
-`by.distractor` shows how each group fares.
+the heights still hint at it (scripts/frame_ceiling.py turns this script's output into the best
+accuracy any such classifier can expect), and `by.distractor` shows how each group fares.
 """
 
 from __future__ import annotations

@@ -187,3 +187,25 @@ def test_frame_accuracy_classifies_every_sampled_object_frame(bench: Path, tmp_p
     assert sum(v["n"] for v in summary["by"]["shape"].values()) == expected
     assert {f["predicted"] for f in frames} <= {*(R.caption(s, c) for s, c in R.class_names()),
                                                  R.NOTHING_CAPTIONS[0]}
+
+
+def test_frame_ceiling_weighs_the_bayes_rate_by_the_benchmarks_frames(tmp_path: Path) -> None:
+    """Knowing both heights, the Bayes rule calls the smaller object the segment's whenever either
+    reading is possible (a distractor larger than the object is then always named right), and it
+    beats naming the larger object; the ceiling weighs that rate by the frames with a distractor."""
+    summary = tmp_path / "fa.json"
+    summary.write_text(json.dumps({"by": {"distractor": {
+        "none": {"n": 70, "accuracy": 1.0}, "larger": {"n": 10, "accuracy": 0.5},
+        "smaller": {"n": 20, "accuracy": 0.5}}}}))
+    script = str(ROOT / "scripts" / "frame_ceiling.py")
+    done = subprocess.run([sys.executable, script, str(summary), "--samples", "200000"],
+                          check=True, capture_output=True, text=True, timeout=120)
+    out = json.loads(done.stdout)
+    bayes = out["bayes"]
+    assert bayes["distractor_larger"] == 1.0
+    assert 1 - bayes["share_distractor_larger"] < bayes["two_objects"] < 0.8  # beats "the larger"
+    assert out["expected_ceiling"] == pytest.approx((70 + 30 * bayes["two_objects"]) / 100)
+    summary.write_text("{}")
+    bad = subprocess.run([sys.executable, script, str(summary)], check=False, capture_output=True,
+                         text=True, timeout=120)
+    assert bad.returncode == 2 and "frame_accuracy.py" in bad.stderr and bad.stdout == ""

@@ -181,8 +181,9 @@ def print_table(g: Grounding, console: Any) -> None:
     for name in ("rank", "start", "end", "frames", "score"):
         table.add_column(name, justify="right")
     for rank, m in enumerate(g.candidates, 1):
+        score = round(m.score, 6)  # as the JSON has it: a table drawn from JSON reads the same
         table.add_row(
-            str(rank), _clock(m.start_s), _clock(m.end_s), f"{m.start_frame}-{m.end_frame}", f"{m.score:.4f}"
+            str(rank), _clock(m.start_s), _clock(m.end_s), f"{m.start_frame}-{m.end_frame}", f"{score:.4f}"
         )
     console.print(table)
     console.print(

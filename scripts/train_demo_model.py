@@ -21,13 +21,18 @@ temperature, with soft targets: an image and a text are a positive pair when the
 the image's objects, or both are "nothing". A two-object frame is captioned by either object, but
 its larger object (its label in the bank) weighs 1 and the smaller one --smaller-weight: a frame
 "is" its main subject, so argmax over captions names the larger object, while a text still finds
-a frame where its object is the smaller of two.
+a frame where its object is the smaller of two. A hinge (--margin-weight, --margin) keeps every
+caption that names none of a frame's objects well below the frame's own caption, so that a caption
+sharing only the colour or the shape cannot score half way up: the window search then stops at
+the edge of a neighbouring segment of the same colour instead of running on into it. The hinge
+comes in after 40% of training (--margin-from): from the first step it holds back what InfoNCE
+learns first (the figures are on the benchmarks page).
 
     python scripts/train_demo_model.py                 # train, write clipground/demo/model/
     python scripts/train_demo_model.py --eval-only     # zero-shot accuracy of the shipped model
     python scripts/train_demo_model.py --eval-only --eval-domain project   # on render.random_scene
 
-Training runs 6,000 steps (deterministic for a given --seed and --threads); the forward passes run
+Training runs 5,000 steps (deterministic for a given --seed and --threads); the forward passes run
 in bfloat16 autocast (--precision fp32: all in float32, 1.5x slower on a CPU with AVX512-BF16);
 --max-minutes sets a wall-time budget that anneals the schedule by time when it binds first (then
 the run is not deterministic). Run times and accuracies are on the benchmarks page (docs/benchmarks.md).
@@ -250,6 +255,25 @@ def soft_clip_loss(img, txt, logit_scale, classes, txt_class, class_weights):
     return (loss_i + loss_t) / 2
 
 
+def margin_loss(img, txt, classes, txt_class, margin: float):
+    """Hinge on every caption of the batch that names none of an image's objects: its cosine
+    must lie `margin` below the image's best caption of its own class (its label; "nothing" for
+    an empty frame), summed over such captions and averaged over the images whose class has a
+    caption in the batch. InfoNCE stops pushing a negative once it lies far enough below the
+    match for the learned temperature, so a caption sharing only the colour or the shape of the
+    image's object stays half way up; the window search then reads a neighbouring segment of the
+    same colour as half a match and runs on into it."""
+    import torch
+
+    sims = img @ txt.T  # (B img, B txt)
+    neg = (classes[:, None, :] != txt_class[None, :, None]).all(-1)  # names none of its objects
+    own = txt_class[None, :] == classes[:, :1]  # captions of the image's label
+    pos = torch.where(own, sims, torch.full_like(sims, -2.0)).amax(1, keepdim=True)
+    per_image = (torch.relu(sims - pos + margin) * neg).sum(1)
+    has = own.any(1)
+    return per_image[has].sum() / has.sum().clamp(min=1)
+
+
 def training_progress(step: int, steps: int, elapsed_s: float, max_minutes: float | None) -> float:
     """Fraction of training done: by steps, or by wall time when a budget is set and binds first."""
     by_steps = step / steps
@@ -362,6 +386,10 @@ def train(args: argparse.Namespace, cfg: dict, bank, eval_bank, project_eval_ban
         # the loss in float32: bfloat16's 8-bit mantissa would blur cosines scaled by up to 100
         loss = soft_clip_loss(img.float(), txt.float(), model.logit_scale.exp(), classes, t_cls,
                               class_weights)
+        ramp = min(1.0, max(0.0, (done - args.margin_from) / 0.1))  # off, then in over a tenth
+        if args.margin_weight and ramp > 0:
+            loss = loss + ramp * args.margin_weight * margin_loss(
+                img.float(), txt.float(), classes, t_cls, args.margin)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -441,7 +469,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--text-width", type=int, default=64)
     p.add_argument("--text-layers", type=int, default=2)
     p.add_argument("--context-length", type=int, default=16)
-    p.add_argument("--steps", type=int, default=6000)
+    p.add_argument("--steps", type=int, default=5000)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--warmup", type=int, default=150)
@@ -453,6 +481,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="share of two-object frames captioned by their smaller object")
     p.add_argument("--smaller-weight", type=float, default=0.3,
                    help="target weight of a two-object frame's smaller object (the larger: 1)")
+    p.add_argument("--margin-weight", type=float, default=0.5,
+                   help="weight of the hinge that keeps captions naming no object of a frame "
+                        "--margin below its own caption (0: off)")
+    p.add_argument("--margin", type=float, default=0.5,
+                   help="how far below a frame's own caption the other captions' cosines must lie")
+    p.add_argument("--margin-from", type=float, default=0.4,
+                   help="share of training after which the hinge comes in (over a tenth more)")
     p.add_argument("--no-vflip", dest="vflip", action="store_false",
                    help="no vertical flips (they are on by default)")
     p.add_argument("--precision", choices=("bf16", "fp32"), default="bf16",

@@ -136,3 +136,34 @@ def test_training_is_deterministic(tmp_path: Path) -> None:
         )
         weights.append((out / "open_clip_model.safetensors").read_bytes())
     assert weights[0] == weights[1]
+
+
+def _training_script() -> dict:
+    """The globals of scripts/train_demo_model.py (a script, not part of the package)."""
+    import runpy
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "train_demo_model.py"
+    return runpy.run_path(str(path), run_name="train_demo_model")
+
+
+def test_margin_loss_pushes_down_only_a_caption_too_near_the_frames_own() -> None:
+    """A caption naming none of the frame's objects within the margin of the frame's own caption
+    (a shared colour) is pushed down and the own caption up; captions far enough below, the
+    frame's second object and frames whose class has no caption in the batch cost nothing."""
+    import torch
+
+    margin_loss = _training_script()["margin_loss"]
+    txt = torch.eye(4)  # captions of classes 0..3, orthonormal
+    txt_class = torch.tensor([0, 1, 2, 3])
+    classes = torch.tensor([[0, -1]])  # one frame showing class 0 only
+    far = torch.tensor([[0.9, 0.3, 0.0, 0.1]])
+    assert margin_loss(far, txt, classes, txt_class, margin=0.5).item() == 0.0
+    near = torch.tensor([[0.9, 0.5, 0.0, 0.1]], requires_grad=True)
+    loss = margin_loss(near, txt, classes, txt_class, margin=0.5)
+    assert loss.item() == pytest.approx(0.5 - 0.9 + 0.5)
+    loss.backward()
+    assert near.grad.tolist() == [[-1.0, 1.0, 0.0, 0.0]]
+    two = torch.tensor([[0, 1]])  # class 1 is the frame's second object: not a negative
+    assert margin_loss(near, txt, two, txt_class, margin=0.5).item() == 0.0
+    absent = torch.tensor([[2, -1]])  # no caption of class 2 among the batch's first two
+    assert margin_loss(near, txt[:2], absent, txt_class[:2], margin=0.5).item() == 0.0

@@ -188,6 +188,28 @@ def test_exact_vectors_rank_what_the_product_codes_propose() -> None:
     assert codes_wrong >= 3  # the codes alone do get it wrong
 
 
+def test_videos_too_short_to_rank_by_contrast_always_reach_stage_two() -> None:
+    """A video of two segments whose moment lies across their boundary has segment vectors of
+    zero (each segment's mean is the video's), so no query ranks it; it is shortlisted anyway,
+    after the ranked videos, and only when `among` allows it."""
+    rng = np.random.default_rng(5)
+    moment = rng.standard_normal(16).astype(np.float32)
+    moment /= np.linalg.norm(moment)
+    empty = rng.standard_normal(16).astype(np.float32) * 0.05  # the same empty frame around it
+    samples = np.stack([empty, empty, moment, moment, moment, moment, empty, empty])
+    short = index.segment_vectors(samples, 4)  # 2 segments, both equal to the mean: zero
+    assert np.abs(short).max() < 1e-6
+    pooled = [index.Pooled("/short", "k", "c", 8, short)]
+    for i in range(6):  # longer videos, each with a weak claim on the query
+        v = rng.standard_normal((5, 16)).astype(np.float32) * 0.1
+        v[2] += 0.2 * moment
+        pooled.append(index.Pooled(f"/long{i}", "k", "c", 20, v))
+    built = index.LibraryIndex.build(pooled, 4, faiss, dim=16, factory="IDMap2,Flat")
+    ranked = built.shortlist(moment[None, :], 1, videos_per_hit=2)
+    assert len(ranked) == 3 and ranked[:2] != ["/short"] and ranked[-1] == "/short"
+    assert "/short" not in built.shortlist(moment[None, :], 1, among={"/long0", "/long1"})
+
+
 @pytest.mark.parametrize("factory", ["IVF4,PQ8np", "IVF4,PQ8x4fs"])  # byte codes, fast scan
 def test_exact_vectors_are_stored_beside_product_codes_and_grow_in_place(
     tmp_path: Path, factory: str
@@ -521,7 +543,8 @@ def test_cli_build_info_search_and_fallback(demo_library: Path, demo_cli, caplog
     with caplog.at_level(logging.INFO, logger="clipground"):
         indexed = demo_cli(*query)
     assert indexed.exit_code == 0, indexed.output
-    assert "index: 4 of 6 indexed videos shortlisted" in caplog.text
+    # 4 ranked, and d0 (2 segments, its red circle across their boundary: too short to rank)
+    assert "index: 5 of 6 indexed videos shortlisted" in caplog.text
     exact = demo_cli(*query, "--exact")
     assert indexed.stdout == exact.stdout and len(lines(exact.stdout)) == 1
 

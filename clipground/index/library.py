@@ -24,6 +24,10 @@ SEGMENTS_PER_HIT = 20  # stage 1 asks faiss for this many segments per window as
 # 2 kept the scan's top-10 windows in 9 of 10 queries, 4 in 10 (docs/index-search.md)
 VIDEOS_PER_HIT = 4
 CANDIDATES_PER_HIT = 200  # with exact vectors: segments faiss proposes per window asked
+# A video of fewer segments than this cannot be ranked by its segments' contrast: with one, the
+# contrast is zero; with two, they are equal and opposite, and a moment across their boundary
+# scores nothing. Stage 1 always passes such videos (at most 4 s at 2 frames/s) to stage 2.
+RANKED_FROM_SEGMENTS = 3
 _ADD_CHUNK = 65_536  # vectors handed to faiss at once
 
 
@@ -76,7 +80,7 @@ class LibraryIndex:
         self.vectors, self.segment_samples, self.next_id = vectors, segment_samples, next_id
         self.exact = exact  # the vectors by id, when the codes are lossy (exact.py)
         self.videos: dict[str, IndexedVideo] = {v.path: v for v in videos}
-        self._order = self._sorted()
+        self._reindex()
 
     @classmethod
     def build(
@@ -126,7 +130,7 @@ class LibraryIndex:
                 self._flush(batch)
                 waiting = 0
         self._flush(batch)
-        self._order = self._sorted()
+        self._reindex()
 
     def _flush(self, batch: list[tuple[np.ndarray, np.ndarray]]) -> None:
         if batch:
@@ -138,7 +142,7 @@ class LibraryIndex:
         """Remove the vectors of these videos; returns how many vectors went."""
         gone = [self.videos.pop(p) for p in paths if p in self.videos]
         removed = self.vectors.remove(np.concatenate([v.ids for v in gone])) if gone else 0
-        self._order = self._sorted()
+        self._reindex()
         return removed
 
     def shortlist(
@@ -151,8 +155,9 @@ class LibraryIndex:
         candidates_per_hit: int = CANDIDATES_PER_HIT,
     ) -> list[str]:
         """Stage 1: the query's `segments_per_hit * top_k` best segments, and of their videos the
-        `videos_per_hit * top_k` best (by their best segment), best first. Each sentence of a span
-        asks, and so does their mean; with `among`, only those videos' segments may answer.
+        `videos_per_hit * top_k` best (by their best segment), best first, then every video too
+        short to rank (RANKED_FROM_SEGMENTS). Each sentence of a span asks, and so does their
+        mean; with `among`, only those videos' segments may answer.
         With exact vectors (and `candidates_per_hit` > 0), faiss proposes `candidates_per_hit *
         top_k` segments and their exact vectors rank them: the codes only propose."""
         if not self.videos or (among is not None and not among):
@@ -176,7 +181,10 @@ class LibraryIndex:
             if located is not None:
                 path = located[0].path
                 best[path] = max(best.get(path, -math.inf), float(score))
-        return sorted(best, key=lambda p: (-best[p], p))[: videos_per_hit * top_k]
+        ranked = sorted(best, key=lambda p: (-best[p], p))[: videos_per_hit * top_k]
+        kept = set(ranked)
+        return ranked + [p for p in self._short
+                         if p not in kept and (among is None or p in among)]
 
     def locate(self, vector_id: int) -> tuple[IndexedVideo, int, int] | None:
         """The video and the first and last sample (inclusive) of a vector id; None if unknown."""
@@ -191,9 +199,11 @@ class LibraryIndex:
         start, end = segment_bounds(segment, self.segment_samples, video.samples)
         return video, start, end
 
-    def _sorted(self) -> tuple[np.ndarray, list[IndexedVideo]]:
+    def _reindex(self) -> None:
+        """Recompute what is derived from `videos`: the id order and the too-short videos."""
         videos = sorted(self.videos.values(), key=lambda v: v.first_id)
-        return np.array([v.first_id for v in videos], dtype=np.int64), videos
+        self._order = np.array([v.first_id for v in videos], dtype=np.int64), videos
+        self._short = sorted(v.path for v in videos if v.segments < RANKED_FROM_SEGMENTS)
 
     def indexed(self) -> list[IndexedVideo]:
         """The indexed videos, in id order."""

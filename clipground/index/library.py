@@ -26,7 +26,7 @@ VIDEOS_PER_HIT = 4
 CANDIDATES_PER_HIT = 200  # with exact vectors: segments faiss proposes per window asked
 # A video of fewer segments than this cannot be ranked by its segments' contrast: with one, the
 # contrast is zero; with two, they are equal and opposite, and a moment across their boundary
-# scores nothing. Stage 1 always passes such videos (at most 4 s at 2 frames/s) to stage 2.
+# scores nothing. Stage 1 always passes such videos (at most 4 s long) to stage 2.
 RANKED_FROM_SEGMENTS = 3
 _ADD_CHUNK = 65_536  # vectors handed to faiss at once
 

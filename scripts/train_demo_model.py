@@ -383,13 +383,13 @@ def train(args: argparse.Namespace, cfg: dict, bank, eval_bank, project_eval_ban
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16"):
             img = model.encode_image(x, normalize=True)
             txt = model.encode_text(tokens[t_cls, var], normalize=True)
-        # the loss in float32: bfloat16's 8-bit mantissa would blur cosines scaled by up to 100
-        loss = soft_clip_loss(img.float(), txt.float(), model.logit_scale.exp(), classes, t_cls,
-                              class_weights)
+        # the losses in float32: bfloat16's 8-bit mantissa would blur cosines scaled by up to 100
+        img, txt = img.float(), txt.float()
+        loss = soft_clip_loss(img, txt, model.logit_scale.exp(), classes, t_cls, class_weights)
         ramp = min(1.0, max(0.0, (done - args.margin_from) / 0.1))  # off, then in over a tenth
         if args.margin_weight and ramp > 0:
-            loss = loss + ramp * args.margin_weight * margin_loss(
-                img.float(), txt.float(), classes, t_cls, args.margin)
+            loss = loss + ramp * args.margin_weight * margin_loss(img, txt, classes, t_cls,
+                                                                  args.margin)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
